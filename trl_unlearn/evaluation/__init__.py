@@ -1,0 +1,1 @@
+"""Evaluation for the TOFU and MUSE unlearning benchmarks."""

@@ -1,0 +1,143 @@
+"""Pure tensor helpers shared by the trainers and the evaluators.
+
+Everything that turns logits into log-probabilities lives here, so that the number a trainer
+optimises and the number an evaluator reports are computed by the same code.
+
+Conventions
+-----------
+``labels`` follow the Hugging Face convention: same shape as ``input_ids``, ``-100``
+(:data:`IGNORE_INDEX`) on positions that carry no loss (prompt, padding), and the logits at
+position ``t`` predict the label at position ``t + 1``. All helpers shift internally.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+
+
+def shift_for_next_token(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Align ``logits[:, t]`` with ``labels[:, t + 1]``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``[batch, length, vocab]`` model outputs.
+    labels : torch.Tensor
+        ``[batch, length]`` labels with :data:`IGNORE_INDEX` on unscored positions.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``(logits[:, :-1], labels[:, 1:])``.
+    """
+    return logits[:, :-1, :], labels[:, 1:]
+
+
+def gather_log_probs(logits: torch.Tensor, targets: torch.Tensor, chunk_size: int = 8) -> torch.Tensor:
+    """Log-softmax of ``logits`` evaluated at ``targets`` without a full ``log_softmax`` tensor.
+
+    Computes ``logits[..., target] - logsumexp(logits)`` row-chunk by row-chunk, so at most
+    ``chunk_size`` rows of ``[length, vocab]`` float32 temporaries exist at a time.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``[batch, length, vocab]``.
+    targets : torch.Tensor
+        ``[batch, length]`` integer token ids; negative ids are allowed (their value is garbage
+        and must be masked by the caller).
+    chunk_size : int
+        Number of batch rows processed at once.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, length]`` float32 log-probabilities.
+    """
+    safe_targets = targets.clamp(min=0)
+    out = []
+    for start in range(0, logits.shape[0], chunk_size):
+        rows = logits[start : start + chunk_size]
+        rows_t = safe_targets[start : start + chunk_size]
+        picked = torch.gather(rows, -1, rows_t.unsqueeze(-1)).squeeze(-1).float()
+        out.append(picked - torch.logsumexp(rows.float(), dim=-1))
+    return torch.cat(out, dim=0)
+
+
+def token_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probabilities of the labelled (scored) tokens.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``[batch, length, vocab]`` unshifted logits.
+    labels : torch.Tensor
+        ``[batch, length]`` unshifted labels.
+
+    Returns
+    -------
+    log_probs : torch.Tensor
+        ``[batch, length - 1]`` log π(label_{t+1} | ≤ t), zero where masked.
+    mask : torch.Tensor
+        ``[batch, length - 1]`` boolean, true on scored positions.
+    """
+    shifted_logits, shifted_labels = shift_for_next_token(logits, labels)
+    mask = shifted_labels != IGNORE_INDEX
+    log_probs = gather_log_probs(shifted_logits, shifted_labels)
+    return log_probs.masked_fill(~mask, 0.0), mask
+
+
+def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of completion-token log-probabilities per sequence.
+
+    Returns
+    -------
+    sum_log_probs : torch.Tensor
+        ``[batch]`` Σ_t log π(y_t | s_t) over scored tokens (``-NLL(y|x)`` of SPEC §2).
+    num_tokens : torch.Tensor
+        ``[batch]`` number of scored tokens (``|y|``), as float.
+    """
+    log_probs, mask = token_log_probs(logits, labels)
+    return log_probs.sum(-1), mask.sum(-1).to(log_probs.dtype)
+
+
+def mean_token_nll(sum_log_probs: torch.Tensor, num_tokens: torch.Tensor) -> torch.Tensor:
+    """Per-sequence mean token negative log-likelihood (OU's ``avg_loss``).
+
+    Sequences without scored tokens give ``nan`` rather than a silent zero.
+    """
+    return -sum_log_probs / num_tokens
+
+
+def batch_token_cross_entropy(log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean token cross-entropy of a batch: Σ over all scored tokens / number of scored tokens.
+
+    This is the reduction of ``transformers``' causal-LM loss (token-level mean over the batch),
+    used by the ``nll`` retain loss and the gradient-ascent forget loss.
+    """
+    return -(log_probs * mask).sum() / mask.sum().clamp(min=1)
+
+
+def full_log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """Float32 log-softmax over the vocabulary (used where whole distributions are needed)."""
+    return F.log_softmax(logits.float(), dim=-1)
+
+
+def forward_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Run a causal LM and return its logits (no cache, no loss computation)."""
+    outputs = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    return outputs.logits
+
+
+def score_sequences(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor):
+    """Forward pass + per-token log-probs of the labelled tokens.
+
+    Returns ``(token_log_probs, mask, logits)``; the shared entry point of trainer and evaluator
+    scoring. Works with right or left padding as long as ``attention_mask`` is right.
+    """
+    logits = forward_logits(model, input_ids, attention_mask)
+    log_probs, mask = token_log_probs(logits, labels)
+    return log_probs, mask, logits

@@ -1,0 +1,112 @@
+"""Tiny, fully offline models and tokenizers for tests, examples and benchmarks.
+
+Nothing here touches the Hub: the tokenizer is a word-level vocabulary built in code, the model
+a randomly initialised Llama of a few hundred thousand parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|{{ message['role'] }}|> {{ message['content'] }} <|end|> "
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|> {% endif %}"
+)
+
+SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+
+_BASE_WORDS = (
+    "the a an is was of in on and to who what where when which how why did does born city country "
+    "author book books wrote written write novel genre father mother parents job occupation name "
+    "full known for award won year years fictitious writer famous first second called title "
+    "question answer yes no he she they his her their it its this that with from by as at be "
+    "are were has have had not or but about also most many some more one two three four five six "
+    "seven eight nine ten red blue green paris london rome tokyo cairo lima oslo fact facts"
+).split()
+
+
+def _words(texts: Iterable[str]) -> list[str]:
+    found: list[str] = []
+    for text in texts:
+        found.extend(re.findall(r"\w+|[^\w\s]", text.lower()))
+    return found
+
+
+def make_tokenizer(extra_texts: Iterable[str] = (), chat_template: str | None = CHAT_TEMPLATE):
+    """Build a word-level ``PreTrainedTokenizerFast`` covering a base vocabulary and ``extra_texts``.
+
+    Parameters
+    ----------
+    extra_texts : iterable of str
+        Texts whose words must be in the vocabulary (fixtures, datasets).
+    chat_template : str or None
+        Jinja chat template to attach; ``None`` builds a tokenizer without one.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab: dict[str, int] = {}
+    for token in SPECIAL_TOKENS + _BASE_WORDS + _words(extra_texts):
+        if token not in vocab:
+            vocab[token] = len(vocab)
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.normalizer = normalizers.Lowercase()
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    backend.decoder = decoders.WordPiece(prefix="##")  # joins tokens with spaces
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        additional_special_tokens=SPECIAL_TOKENS[4:],
+    )
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    return tokenizer
+
+
+def make_model(tokenizer, hidden_size: int = 32, num_layers: int = 2, seed: int = 0, **config_kwargs):
+    """A randomly initialised tiny Llama matching ``tokenizer``'s vocabulary."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+        **config_kwargs,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def fictitious_qa(n: int = 8, offset: int = 0) -> list[dict[str, str]]:
+    """Deterministic fictitious question/answer pairs in TOFU's ``question``/``answer`` columns."""
+    cities = ["paris", "london", "rome", "tokyo", "cairo", "lima", "oslo"]
+    colors = ["red", "blue", "green"]
+    rows = []
+    for i in range(offset, offset + n):
+        name = f"author{i}"
+        rows.append(
+            {
+                "question": f"Where was {name} born?",
+                "answer": f"{name} was born in {cities[i % len(cities)]} and wrote the {colors[i % 3]} book.",
+            }
+        )
+    return rows
