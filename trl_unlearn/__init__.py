@@ -1,3 +1,28 @@
 """trl-unlearn: LLM unlearning for the Hugging Face TRL ecosystem."""
 
 __version__ = "0.1.0.dev0"
+
+_LAZY = {
+    "UnlearningConfig": "trl_unlearn.trainer",
+    "UnlearningTrainer": "trl_unlearn.trainer",
+    "ForgetTerm": "trl_unlearn.trainer",
+    "NPOConfig": "trl_unlearn.trainer",
+    "NPOTrainer": "trl_unlearn.trainer",
+    "ForgetRetainCollator": "trl_unlearn.data",
+    "ForgetRetainDataset": "trl_unlearn.data",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    # Lazy exports keep `import trl_unlearn` light (no torch/transformers until a trainer is used).
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'trl_unlearn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,368 @@
+"""Datasets for unlearning: formats in, tokenized prompt/completion pairs out, forget/retain pairing.
+
+Accepted formats (SPEC §1)
+--------------------------
+- TRL prompt-completion, standard: ``{"prompt": str, "completion": str}``;
+- TRL prompt-completion, conversational: ``{"prompt": [{"role", "content"}, ...],
+  "completion": [{"role": "assistant", "content": str}]}`` (rendered with the chat template);
+- TOFU/MUSE QA columns: ``{"question": str, "answer": str}`` (rendered as a one-turn chat);
+- raw text (MUSE ``raw``): ``{"text": str}``, chunked to ``max_length`` tokens, every token after
+  the first of a chunk is scored.
+
+Prompt tokens never carry loss; an EOS is appended to every completion and scored.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .ops import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("prompt-completion", "conversational", "question-answer", "text")
+
+
+# --------------------------------------------------------------------------------------------
+# Format detection and prompt rendering
+# --------------------------------------------------------------------------------------------
+def detect_format(column_names: list[str], first_row: dict[str, Any] | None = None) -> str:
+    """Name the dataset format from its columns.
+
+    Raises
+    ------
+    ValueError
+        When no supported set of columns is present; the message lists the accepted layouts.
+    """
+    columns = set(column_names)
+    if {"prompt", "completion"} <= columns:
+        if first_row is not None and isinstance(first_row.get("prompt"), list):
+            return "conversational"
+        return "prompt-completion"
+    if {"question", "answer"} <= columns:
+        return "question-answer"
+    if "text" in columns:
+        return "text"
+    raise ValueError(
+        f"Unsupported dataset columns {sorted(columns)}. Provide one of: 'prompt' + 'completion' (TRL "
+        "prompt-completion, standard or conversational), 'question' + 'answer' (TOFU/MUSE QA), or 'text' "
+        "(raw text). Rename your columns with `dataset.rename_column(...)`."
+    )
+
+
+def chat_prompt_ids(
+    tokenizer,
+    messages: list[dict[str, str]],
+    system_prompt: str | None = None,
+    chat_template_kwargs: dict[str, Any] | None = None,
+) -> list[int]:
+    """Token ids of a chat prompt with the generation prompt appended.
+
+    Raises
+    ------
+    ValueError
+        If the tokenizer has no chat template.
+    """
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError(
+            "The tokenizer has no chat template, but the data is conversational or question/answer. Set "
+            "`tokenizer.chat_template`, use an instruct model's tokenizer, or provide standard "
+            "`prompt`/`completion` strings (e.g. `prompt='[INST] ' + question + ' [/INST]'`)."
+        )
+    if system_prompt is not None and not (messages and messages[0].get("role") == "system"):
+        messages = [{"role": "system", "content": system_prompt}, *messages]
+    ids = tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=False, **(chat_template_kwargs or {})
+    )
+    if isinstance(ids, dict) or hasattr(ids, "keys"):
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def completion_ids(tokenizer, completion: str) -> list[int]:
+    """Completion tokens followed by EOS (the EOS is always scored)."""
+    if tokenizer.eos_token_id is None:
+        raise ValueError("The tokenizer has no EOS token; set `tokenizer.eos_token` before unlearning.")
+    return list(tokenizer(completion, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+
+
+def tokenize_example(
+    example: dict[str, Any],
+    tokenizer,
+    data_format: str,
+    system_prompt: str | None = None,
+    chat_template_kwargs: dict[str, Any] | None = None,
+) -> dict[str, list[int]]:
+    """Tokenize one non-text example into ``prompt_ids`` and ``completion_ids`` (EOS appended)."""
+    if data_format == "question-answer":
+        prompt = chat_prompt_ids(
+            tokenizer, [{"role": "user", "content": example["question"]}], system_prompt, chat_template_kwargs
+        )
+        completion = example["answer"]
+    elif data_format == "conversational":
+        prompt = chat_prompt_ids(tokenizer, example["prompt"], system_prompt, chat_template_kwargs)
+        turns = example["completion"]
+        if len(turns) != 1 or turns[0].get("role") != "assistant":
+            raise ValueError(
+                "A conversational completion must be exactly one assistant message, got roles "
+                f"{[t.get('role') for t in turns]}."
+            )
+        completion = turns[0]["content"]
+    elif data_format == "prompt-completion":
+        prompt = list(tokenizer(example["prompt"])["input_ids"])
+        completion = example["completion"]
+    else:
+        raise ValueError(f"Unknown data format {data_format!r}; expected one of {FORMATS}.")
+    if not isinstance(completion, str):
+        raise ValueError(f"Completion/answer must be a string, got {type(completion).__name__}.")
+    return {"prompt_ids": prompt, "completion_ids": completion_ids(tokenizer, completion)}
+
+
+def chunk_text_ids(ids: list[int], max_length: int) -> list[list[int]]:
+    """Split one tokenized text into consecutive chunks of at most ``max_length`` tokens.
+
+    Chunks of a single token carry nothing to score and are dropped (a text always keeps its
+    first chunk unless it is one token long).
+    """
+    return [ids[i : i + max_length] for i in range(0, len(ids), max_length) if len(ids[i : i + max_length]) > 1]
+
+
+def prepare_dataset(
+    dataset,
+    tokenizer,
+    *,
+    name: str,
+    max_length: int | None,
+    system_prompt: str | None = None,
+    chat_template_kwargs: dict[str, Any] | None = None,
+    num_proc: int | None = None,
+):
+    """Turn a ``datasets.Dataset`` of any supported format into ``prompt_ids``/``completion_ids`` rows.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        The forget or retain data.
+    tokenizer : PreTrainedTokenizerBase
+        Tokenizer (and chat template) of the model.
+    name : str
+        ``"forget"`` / ``"retain"`` / ``"eval_forget"``..., used in error messages.
+    max_length : int or None
+        Maximum total tokens. Prompts that do not fit raise; completions are truncated (with a
+        warning that counts them); raw text is chunked.
+
+    Raises
+    ------
+    ValueError
+        Empty dataset, unsupported columns, a prompt at least ``max_length`` tokens long.
+    """
+    from datasets import Dataset
+
+    if dataset is None or len(dataset) == 0:
+        raise ValueError(
+            f"The {name} dataset is empty. Unlearning needs at least one {name} example; check the split name "
+            "and any filtering you applied."
+        )
+    if {"prompt_ids", "completion_ids"} <= set(dataset.column_names):
+        return dataset  # already tokenized
+    data_format = detect_format(dataset.column_names, dataset[0])
+
+    if data_format == "text":
+        if max_length is None:
+            raise ValueError("Raw-text datasets need `max_length` to chunk the texts (MUSE uses 2048).")
+        rows: dict[str, list] = {"prompt_ids": [], "completion_ids": []}
+        for text in dataset["text"]:
+            for chunk in chunk_text_ids(list(tokenizer(text)["input_ids"]), max_length):
+                rows["prompt_ids"].append(chunk[:1])
+                rows["completion_ids"].append(chunk[1:])
+        if not rows["prompt_ids"]:
+            raise ValueError(f"The {name} dataset's texts are all shorter than two tokens: nothing to unlearn.")
+        return Dataset.from_dict(rows)
+
+    tokenized = dataset.map(
+        tokenize_example,
+        fn_kwargs={
+            "tokenizer": tokenizer,
+            "data_format": data_format,
+            "system_prompt": system_prompt,
+            "chat_template_kwargs": chat_template_kwargs,
+        },
+        remove_columns=dataset.column_names,
+        num_proc=num_proc,
+        desc=f"Tokenizing {name} dataset",
+    )
+    if max_length is not None:
+        prompt_lengths = np.array([len(p) for p in tokenized["prompt_ids"]])
+        too_long = np.flatnonzero(prompt_lengths >= max_length)
+        if too_long.size:
+            raise ValueError(
+                f"{too_long.size} {name} prompt(s) are at least `max_length`={max_length} tokens long (first: row "
+                f"{int(too_long[0])}, {int(prompt_lengths[too_long[0]])} tokens), leaving no room for the completion. "
+                "Increase `max_length` or shorten the prompts."
+            )
+        total = prompt_lengths + np.array([len(c) for c in tokenized["completion_ids"]])
+        n_truncated = int((total > max_length).sum())
+        if n_truncated:
+            logger.warning(
+                "%d %s example(s) exceed max_length=%d: their completions are truncated to fit (the EOS may be cut). "
+                "Increase `max_length` to keep them whole.",
+                n_truncated,
+                name,
+                max_length,
+            )
+            tokenized = tokenized.map(
+                lambda ex: {"completion_ids": ex["completion_ids"][: max_length - len(ex["prompt_ids"])]},
+                desc=f"Truncating {name} completions",
+            )
+    return tokenized
+
+
+# --------------------------------------------------------------------------------------------
+# Forget/retain pairing
+# --------------------------------------------------------------------------------------------
+def retain_pairing(num_forget: int, num_retain: int, seed: int, epoch: int) -> np.ndarray:
+    """Retain index paired with each forget index for one epoch.
+
+    Each forget example gets one retain example drawn uniformly at random; the draw depends only
+    on ``(seed, epoch)``, so every process and every resumed run sees the same pairs.
+    """
+    rng = np.random.default_rng([int(seed), int(epoch)])
+    return rng.integers(0, num_retain, size=num_forget)
+
+
+class ForgetRetainDataset(torch.utils.data.Dataset):
+    """Map-style dataset over the forget set, each item carrying one paired retain example.
+
+    Parameters
+    ----------
+    forget, retain : datasets.Dataset
+        Tokenized datasets (``prompt_ids``, ``completion_ids``; forget may carry ``ref_logps``).
+        ``retain`` may be ``None`` (methods without a retain term).
+    seed : int
+        Pairing seed; pairs are re-drawn by :meth:`set_epoch`.
+    """
+
+    def __init__(self, forget, retain=None, seed: int = 42):
+        self.forget = forget
+        self.retain = retain
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if self.retain is not None:
+            self.pairs = retain_pairing(len(self.forget), len(self.retain), self.seed, self.epoch)
+
+    def __len__(self) -> int:
+        return len(self.forget)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        row = self.forget[int(index)]
+        item = {"forget_prompt_ids": row["prompt_ids"], "forget_completion_ids": row["completion_ids"]}
+        if "ref_logps" in row:
+            item["forget_ref_logps"] = row["ref_logps"]
+        if self.retain is not None:
+            paired = self.retain[int(self.pairs[index])]
+            item["retain_prompt_ids"] = paired["prompt_ids"]
+            item["retain_completion_ids"] = paired["completion_ids"]
+        return item
+
+
+class EpochSeededSampler(torch.utils.data.Sampler):
+    """Shuffles forget indices by ``(seed, epoch)`` and re-draws the dataset's pairs each epoch.
+
+    Accelerate and the Trainer call :meth:`set_epoch` at the start of every epoch (also on resume),
+    which is forwarded to :meth:`ForgetRetainDataset.set_epoch`.
+    """
+
+    def __init__(self, dataset: ForgetRetainDataset, seed: int, shuffle: bool = True):
+        self.dataset = dataset
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self):
+        if not self.shuffle:
+            return iter(range(len(self.dataset)))
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(len(self.dataset), generator=generator).tolist())
+
+
+# --------------------------------------------------------------------------------------------
+# Collation
+# --------------------------------------------------------------------------------------------
+def pad_prompt_completion(
+    prompts: list[list[int]],
+    completions: list[list[int]],
+    pad_token_id: int,
+    pad_to_multiple_of: int | None = None,
+) -> dict[str, torch.Tensor]:
+    """Right-pad concatenated prompt+completion sequences.
+
+    Returns
+    -------
+    dict
+        ``input_ids``, ``attention_mask`` and ``labels`` (:data:`~trl_unlearn.ops.IGNORE_INDEX` on
+        prompt and padding positions).
+    """
+    lengths = [len(p) + len(c) for p, c in zip(prompts, completions)]
+    width = max(lengths)
+    if pad_to_multiple_of:
+        width = -(-width // pad_to_multiple_of) * pad_to_multiple_of
+    input_ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    labels = torch.full((len(prompts), width), IGNORE_INDEX, dtype=torch.long)
+    for row, (prompt, completion) in enumerate(zip(prompts, completions)):
+        n_p, n = len(prompt), len(prompt) + len(completion)
+        input_ids[row, :n] = torch.tensor(list(prompt) + list(completion), dtype=torch.long)
+        attention_mask[row, :n] = 1
+        labels[row, n_p:n] = input_ids[row, n_p:n]
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+@dataclass
+class ForgetRetainCollator:
+    """Pads the forget and the retain part of a batch separately (each to its own longest row).
+
+    Output keys: ``forget_input_ids``, ``forget_attention_mask``, ``forget_labels`` (and
+    ``forget_ref_logps`` when precomputed), and the same with ``retain_`` when the items carry
+    a retain example.
+
+    Parameters
+    ----------
+    pad_token_id : int
+        Padding id (padding positions are masked and never scored).
+    pad_to_multiple_of : int, optional
+        Round padded lengths up to a multiple of this value.
+    """
+
+    pad_token_id: int
+    pad_to_multiple_of: int | None = None
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        batch: dict[str, torch.Tensor] = {}
+        for part in ("forget", "retain"):
+            if f"{part}_prompt_ids" not in items[0]:
+                continue
+            padded = pad_prompt_completion(
+                [it[f"{part}_prompt_ids"] for it in items],
+                [it[f"{part}_completion_ids"] for it in items],
+                self.pad_token_id,
+                self.pad_to_multiple_of,
+            )
+            batch.update({f"{part}_{key}": value for key, value in padded.items()})
+        if "forget_ref_logps" in items[0]:
+            batch["forget_ref_logps"] = torch.tensor([it["forget_ref_logps"] for it in items], dtype=torch.float32)
+        return batch

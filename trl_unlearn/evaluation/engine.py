@@ -1,0 +1,521 @@
+"""Model-side evaluation engine: batched teacher-forced scoring and batched greedy generation.
+
+Shared by the TOFU and MUSE evaluators. The design goals are speed and batch-size invariance:
+
+* **Scoring** (:func:`score_examples`): every distinct ``(input_ids, labels)`` is scored once
+  (de-duplication), sequences are sorted by length and batched so padding stays small (never to
+  a fixed maximum), rows are *right*-padded (positions need no correction) and one forward pass
+  yields everything the metrics need per labelled token: its log-probability (through
+  :mod:`trl_unlearn.ops`, the code the trainers use), the greedy prediction (exact memorisation,
+  extraction strength) and, on request, the mean and variance of ``log p`` under the model's
+  next-token distribution (Min-k%++), computed in chunks of positions.
+* **Generation** (:func:`generate_greedy`): distinct prompts, sorted by length, *left*-padded
+  with a correct attention mask (``generate`` derives position ids from it), greedy, each batch
+  stopping as soon as every row has produced an EOS or a stop string; texts are cut at the first
+  EOS / stop string and stripped, as open-unlearning does.
+* **Gradient norms** (:func:`gradient_norms`): per-example parameter-gradient norms for the
+  gradnorm membership-inference attack, without touching ``param.grad``.
+* **Multi-process** (:func:`distributed_map`): work split across ranks and gathered, so every
+  rank returns the same results; or computed on the main process and broadcast.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..ops import IGNORE_INDEX, score_sequences
+from .prompts import EncodedExample
+
+logger = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------
+# results
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SequenceScores:
+    """Per-labelled-token statistics of one teacher-forced sequence.
+
+    Attributes
+    ----------
+    log_probs : np.ndarray
+        ``[T]`` float32 ``log π(y_t | s_t)`` of every labelled token, EOS included.
+    predictions : np.ndarray
+        ``[T]`` int64 argmax of the model's next-token distribution at each labelled position.
+    targets : np.ndarray
+        ``[T]`` int64 labelled token ids.
+    vocab_mean, vocab_var : np.ndarray or None
+        ``[T]`` float32 ``E_z[log π(z|s_t)]`` and ``Var_z[log π(z|s_t)]`` under ``π(·|s_t)``
+        (Min-k%++ normalisers); ``None`` unless requested.
+    """
+
+    log_probs: np.ndarray
+    predictions: np.ndarray
+    targets: np.ndarray
+    vocab_mean: np.ndarray | None = None
+    vocab_var: np.ndarray | None = None
+
+    @property
+    def num_tokens(self) -> int:
+        """Number of labelled tokens ``T``."""
+        return int(self.log_probs.shape[0])
+
+    @property
+    def avg_loss(self) -> float:
+        """Mean token NLL over all labelled tokens (OU's ``avg_loss``); ``nan`` without tokens."""
+        if self.num_tokens == 0:
+            return float("nan")
+        return float(-np.sum(self.log_probs, dtype=np.float64) / self.num_tokens)
+
+    @property
+    def prob(self) -> float:
+        """``exp(-avg_loss)`` (OU's ``prob``)."""
+        return float(math.exp(-self.avg_loss))
+
+    def without_last(self) -> SequenceScores:
+        """The statistics minus the last labelled token (the EOS), as OU's memorisation and
+        Min-k metrics use them."""
+        cut = slice(0, max(self.num_tokens - 1, 0))
+        return SequenceScores(
+            self.log_probs[cut],
+            self.predictions[cut],
+            self.targets[cut],
+            None if self.vocab_mean is None else self.vocab_mean[cut],
+            None if self.vocab_var is None else self.vocab_var[cut],
+        )
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One greedy generation.
+
+    Attributes
+    ----------
+    text : str
+        Decoded without special tokens, cut at the first EOS / stop string, stripped.
+    token_ids : tuple of int
+        The generated token ids (padding after the end removed).
+    """
+
+    text: str
+    token_ids: tuple[int, ...]
+
+
+# --------------------------------------------------------------------------------------------
+# small pure helpers
+# --------------------------------------------------------------------------------------------
+def unique_in_order(keys: Sequence[Hashable]) -> tuple[list[int], list[int]]:
+    """Positions of the first occurrence of each distinct key, and each key's slot among them.
+
+    Returns
+    -------
+    first : list of int
+        Indices into ``keys`` of the distinct keys, in first-seen order.
+    slot : list of int
+        For every input key, the index of its distinct key in ``first``.
+    """
+    seen: dict[Hashable, int] = {}
+    first: list[int] = []
+    slot: list[int] = []
+    for i, key in enumerate(keys):
+        if key not in seen:
+            seen[key] = len(first)
+            first.append(i)
+        slot.append(seen[key])
+    return first, slot
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Group indices into batches of similar length (longest first, so memory peaks early).
+
+    Sorting is stable, so equal-length items keep their order and the batching is deterministic.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pad_batch(
+    sequences: Sequence[Sequence[int]], pad_value: int, side: str = "right"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad integer sequences to the longest one; returns ``(ids, attention_mask)``."""
+    if side not in ("left", "right"):
+        raise ValueError(f"side must be 'left' or 'right', got {side!r}")
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_value, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        n = len(seq)
+        if n == 0:
+            continue
+        span = slice(width - n, width) if side == "left" else slice(0, n)
+        ids[row, span] = torch.as_tensor(list(seq), dtype=torch.long)
+        mask[row, span] = 1
+    return ids, mask
+
+
+def cut_at_stops(text: str, stops: Sequence[str]) -> str:
+    """Text before the earliest occurrence of any stop string, stripped of surrounding space."""
+    end = len(text)
+    for stop in stops:
+        if stop:
+            at = text.find(stop)
+            if at != -1:
+                end = min(end, at)
+    return text[:end].strip()
+
+
+def vocab_log_prob_moments(logits: torch.Tensor, chunk_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance of ``log p(z)`` under ``p = softmax(logits)``, row by row.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``[N, V]`` next-token logits.
+    chunk_size : int
+        Rows converted to float32 log-probabilities at a time (bounds the ``[chunk, V]``
+        temporaries).
+
+    Returns
+    -------
+    mean, var : torch.Tensor
+        ``[N]`` float32 ``Σ_z p log p`` and ``Σ_z p (log p)^2 - mean^2``.
+    """
+    means, variances = [], []
+    for start in range(0, logits.shape[0], chunk_size):
+        log_p = torch.log_softmax(logits[start : start + chunk_size].float(), dim=-1)
+        p = log_p.exp()
+        mean = (p * log_p).sum(-1)
+        means.append(mean)
+        variances.append((p * log_p.square()).sum(-1) - mean.square())
+    if not means:
+        empty = logits.new_zeros((0,), dtype=torch.float32)
+        return empty, empty
+    return torch.cat(means), torch.cat(variances)
+
+
+def model_device(model) -> torch.device:
+    """Device of the model's first parameter (CPU for a parameter-less module)."""
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+# --------------------------------------------------------------------------------------------
+# scoring
+# --------------------------------------------------------------------------------------------
+def _score_batch(
+    model, examples: Sequence[EncodedExample], need_vocab: Sequence[bool], pad_token_id: int, chunk_size: int
+) -> list[SequenceScores]:
+    device = model_device(model)
+    input_ids, attention_mask = pad_batch([e.input_ids for e in examples], pad_token_id, "right")
+    labels, _ = pad_batch([e.labels for e in examples], IGNORE_INDEX, "right")
+    input_ids, attention_mask, labels = input_ids.to(device), attention_mask.to(device), labels.to(device)
+    log_probs, mask, logits = score_sequences(model, input_ids, attention_mask, labels)
+    shifted_logits = logits[:, :-1, :]
+    predictions = shifted_logits.argmax(dim=-1)
+    targets = labels[:, 1:]
+    out = []
+    for row, wants_vocab in enumerate(need_vocab):
+        where = mask[row]
+        mean = var = None
+        if wants_vocab:
+            mean_t, var_t = vocab_log_prob_moments(shifted_logits[row][where], chunk_size)
+            mean, var = mean_t.cpu().numpy(), var_t.cpu().numpy()
+        out.append(
+            SequenceScores(
+                log_probs=log_probs[row][where].float().cpu().numpy(),
+                predictions=predictions[row][where].cpu().numpy().astype(np.int64),
+                targets=targets[row][where].cpu().numpy().astype(np.int64),
+                vocab_mean=mean,
+                vocab_var=var,
+            )
+        )
+    return out
+
+
+def score_examples(
+    model,
+    examples: Sequence[EncodedExample],
+    *,
+    batch_size: int = 16,
+    pad_token_id: int = 0,
+    vocab_stats: bool | Sequence[bool] = False,
+    vocab_chunk_size: int = 512,
+) -> list[SequenceScores]:
+    """Teacher-forced scores of ``examples``, each distinct one computed once.
+
+    Parameters
+    ----------
+    model : PreTrainedModel
+        A causal LM (put it in eval mode first; this function does not change its mode).
+    examples : sequence of EncodedExample
+        What to score; duplicates (same ``input_ids`` and ``labels``) share one computation.
+    batch_size : int
+        Sequences per forward pass (after sorting by length).
+    pad_token_id : int
+        Padding id (masked out, its value does not matter).
+    vocab_stats : bool or sequence of bool
+        Compute the Min-k%++ moments for all examples or per example.
+    vocab_chunk_size : int
+        Positions per chunk of the vocabulary-moment computation.
+
+    Returns
+    -------
+    list of SequenceScores
+        One per input example, in input order.
+    """
+    if not examples:
+        return []
+    wants = [bool(vocab_stats)] * len(examples) if isinstance(vocab_stats, bool) else [bool(v) for v in vocab_stats]
+    if len(wants) != len(examples):
+        raise ValueError("vocab_stats must be a bool or one bool per example")
+    first, slot = unique_in_order([e.key for e in examples])
+    unique = [examples[i] for i in first]
+    unique_wants = [False] * len(unique)
+    for i, s in enumerate(slot):
+        unique_wants[s] = unique_wants[s] or wants[i]
+    results: list[SequenceScores | None] = [None] * len(unique)
+    with torch.inference_mode():
+        for batch in length_batches([len(e.input_ids) for e in unique], batch_size):
+            scored = _score_batch(
+                model, [unique[i] for i in batch], [unique_wants[i] for i in batch], pad_token_id, vocab_chunk_size
+            )
+            for i, s in zip(batch, scored):
+                results[i] = s
+    return [results[s] for s in slot]
+
+
+# --------------------------------------------------------------------------------------------
+# generation
+# --------------------------------------------------------------------------------------------
+def eos_ids_of(model, tokenizer) -> list[int]:
+    """EOS ids generation stops at: the model's ``generation_config`` ones and the tokenizer's."""
+    ids: list[int] = []
+    config_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if config_eos is not None:
+        ids.extend([config_eos] if isinstance(config_eos, int) else list(config_eos))
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return sorted(set(int(i) for i in ids))
+
+
+def _stop_string_criteria(tokenizer, stop_strings: Sequence[str], prompt_width: int):
+    """Build the per-row stop-string criterion (a ``transformers.StoppingCriteria``)."""
+    from transformers import StoppingCriteria
+
+    class _StopStringCriteria(StoppingCriteria):
+        """Per-row stopping on stop strings, judged on the decoded tail of the generated tokens.
+
+        Returns a bool per row (``transformers`` >= 4.39 semantics); a stop string that is missed
+        only costs time, since the final text is cut at the earliest stop string anyway.
+        """
+
+        def __init__(self, tokenizer, stop_strings: Sequence[str], prompt_width: int):
+            self.tokenizer = tokenizer
+            self.stop_strings = [s for s in stop_strings if s]
+            self.prompt_width = prompt_width
+            longest = max(len(tokenizer.encode(s, add_special_tokens=False)) for s in self.stop_strings)
+            self.lookback = longest + 2
+
+        def __call__(self, input_ids: torch.LongTensor, scores=None, **kwargs) -> torch.BoolTensor:
+            tail = input_ids[:, self.prompt_width :][:, -self.lookback :]
+            texts = self.tokenizer.batch_decode(tail, skip_special_tokens=True)
+            done = [any(s in t for s in self.stop_strings) for t in texts]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return _StopStringCriteria(tokenizer, stop_strings, prompt_width)
+
+
+def _generate_batch(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    stop_strings: Sequence[str],
+    eos_ids: list[int],
+    pad_token_id: int,
+) -> list[Generation]:
+    from transformers import StoppingCriteriaList
+
+    device = model_device(model)
+    input_ids, attention_mask = pad_batch(prompts, pad_token_id, "left")
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    criteria = StoppingCriteriaList()
+    if any(stop_strings):
+        criteria.append(_stop_string_criteria(tokenizer, stop_strings, input_ids.shape[1]))
+    output = model.generate(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        do_sample=False,
+        num_beams=1,
+        temperature=None,
+        top_p=None,
+        top_k=None,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=eos_ids,
+        pad_token_id=pad_token_id,
+        stopping_criteria=criteria,
+        use_cache=True,
+    )
+    new_tokens = output[:, input_ids.shape[1] :].tolist()
+    eos_text = [tokenizer.decode([tokenizer.eos_token_id])] if tokenizer.eos_token_id is not None else []
+    generations = []
+    for row in new_tokens:
+        ids = list(row)
+        for j, token in enumerate(ids):
+            if token in eos_ids:
+                ids = ids[: j + 1]
+                break
+        text = tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+        generations.append(Generation(text=cut_at_stops(text, eos_text + list(stop_strings)), token_ids=tuple(ids)))
+    return generations
+
+
+def generate_greedy(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int = 200,
+    stop_strings: Sequence[str] = (),
+    batch_size: int = 16,
+    eos_token_ids: Sequence[int] | None = None,
+) -> list[Generation]:
+    """Greedy continuations of tokenised prompts, each distinct prompt generated once.
+
+    Parameters
+    ----------
+    model : PreTrainedModel
+        A causal LM supporting ``generate``.
+    tokenizer : PreTrainedTokenizerBase
+        Decodes the generations; its EOS (and the model's generation-config EOS ids) end a row.
+    prompts : sequence of sequence of int
+        Prompt token ids (no padding).
+    max_new_tokens : int
+        Generation budget per prompt (TOFU: 200; MUSE: 128 verbatim, 32 knowledge).
+    stop_strings : sequence of str
+        Strings that end a row and where its text is cut (MUSE: ``"\\n\\n"``, ``"\\nQuestion"``,
+        ``"Question:"``).
+    batch_size : int
+        Prompts per ``generate`` call (after sorting by length).
+    eos_token_ids : sequence of int, optional
+        Override the EOS ids.
+
+    Returns
+    -------
+    list of Generation
+        One per prompt, in input order.
+    """
+    if not prompts:
+        return []
+    eos_ids = list(eos_token_ids) if eos_token_ids is not None else eos_ids_of(model, tokenizer)
+    pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
+    keys = [tuple(int(t) for t in p) for p in prompts]
+    if any(len(k) == 0 for k in keys):
+        raise ValueError("cannot generate from an empty prompt")
+    first, slot = unique_in_order(keys)
+    unique = [keys[i] for i in first]
+    results: list[Generation | None] = [None] * len(unique)
+    with torch.inference_mode():
+        for batch in length_batches([len(p) for p in unique], batch_size):
+            gens = _generate_batch(
+                model, tokenizer, [unique[i] for i in batch], max_new_tokens, stop_strings, eos_ids, pad_token_id
+            )
+            for i, g in zip(batch, gens):
+                results[i] = g
+    return [results[s] for s in slot]
+
+
+# --------------------------------------------------------------------------------------------
+# gradient norms (gradnorm MIA)
+# --------------------------------------------------------------------------------------------
+def gradient_norms(model, examples: Sequence[EncodedExample], p: float = 2.0) -> list[float]:
+    """Mean over parameter tensors of ``‖∂L/∂θ‖_p`` per example, ``L`` = mean NLL without EOS.
+
+    Each distinct example is run alone (no padding, exact). Gradients are taken with
+    :func:`torch.autograd.grad`, so ``param.grad`` (e.g. a training step's accumulated
+    gradients) is left untouched. Only parameters with ``requires_grad`` count (the adapters of a
+    PEFT model).
+    """
+    if p not in (1, 2, float("inf")):
+        raise ValueError(f"p must be 1, 2 or inf, got {p}")
+    params = [t for t in model.parameters() if t.requires_grad]
+    if not params:
+        raise ValueError(
+            "gradient norms need trainable parameters but none has requires_grad=True; "
+            "call `model.requires_grad_(True)` or drop 'mia_gradnorm' from the metrics"
+        )
+    device = model_device(model)
+    first, slot = unique_in_order([e.key for e in examples])
+    values: list[float] = []
+    for i in first:
+        example = examples[i]
+        ids = torch.tensor([example.input_ids], device=device)
+        labels = torch.tensor([example.labels], device=device)
+        with torch.enable_grad():
+            log_probs, mask, _ = score_sequences(model, ids, torch.ones_like(ids), labels)
+            picked = log_probs[0][mask[0]][:-1]
+            if picked.numel() == 0:
+                values.append(float("nan"))
+                continue
+            loss = -picked.mean()
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+        norms = [g.detach().float().norm(p=p) for g in grads if g is not None]
+        values.append(float(torch.stack(norms).mean()) if norms else float("nan"))
+    return [values[s] for s in slot]
+
+
+# --------------------------------------------------------------------------------------------
+# multi-process
+# --------------------------------------------------------------------------------------------
+def _dist_info() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def distributed_map(fn: Callable[[list], list], items: Sequence, mode: str = "shard") -> list:
+    """Apply a list-to-list ``fn`` to ``items`` across the processes of ``torch.distributed``.
+
+    Parameters
+    ----------
+    fn : callable
+        Maps a list of items to a list of results of the same length (pure per item).
+    items : sequence
+        The work, identical on every rank.
+    mode : {"shard", "main"}
+        ``"shard"``: rank ``r`` computes ``items[r::world]`` and the results are all-gathered.
+        ``"main"``: rank 0 computes everything and broadcasts. Every rank must call this with
+        the same items (collective call); both modes return the full result list everywhere.
+        Models whose forward is itself collective (FSDP, DeepSpeed ZeRO-3) are not supported.
+
+    Returns
+    -------
+    list
+        ``fn(items)`` as computed on one process.
+    """
+    rank, world = _dist_info()
+    if world == 1:
+        return list(fn(list(items)))
+    if mode == "shard":
+        mine = list(fn(list(items[rank::world])))
+        gathered: list = [None] * world
+        torch.distributed.all_gather_object(gathered, mine)
+        out: list = [None] * len(items)
+        for r, part in enumerate(gathered):
+            out[r::world] = part
+        return out
+    if mode == "main":
+        box = [list(fn(list(items)))] if rank == 0 else [None]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
+    raise ValueError(f"mode must be 'shard' or 'main', got {mode!r}")

@@ -1,0 +1,331 @@
+"""TOFU results: open-unlearning log I/O and the ``TOFU_SUMMARY.json`` aggregates.
+
+:func:`summarize` turns per-example values (an OU ``TOFU_EVAL.json``, or the same layout written
+by :class:`~trl_unlearn.evaluation.tofu_evaluator.TOFUEvaluator`) into the numbers OU reports in
+``TOFU_SUMMARY.json``, recomputing every aggregate from the per-example values with
+:mod:`trl_unlearn.evaluation.metrics`.
+
+Log keys read (per-example fields in brackets)
+-----------------------------------------------
+========================================  ====================================================
+``forget_Q_A_Prob`` [prob]                ``forget_Q_A_Prob`` (mean)
+``forget_Q_A_ROUGE`` [rougeL_recall]      ``forget_Q_A_ROUGE`` (mean)
+``forget_Q_A_PARA_Prob`` [avg_loss] +     per-example forget truth ratios (fallback:
+``forget_Q_A_PERT_Prob`` [avg_loss]       ``forget_truth_ratio`` [score]) -> ``forget_quality``
+``retain_Q_A_Prob``, ``retain_Q_A_ROUGE``,
+``retain_Q_A_PARA_Prob``/``_PERT_Prob``,
+``ra_Q_A_Prob``, ``ra_Q_A_PERT_Prob``,    the nine ``model_utility`` components
+``ra_Q_A_ROUGE``, ``wf_*`` likewise
+``exact_memorization`` [score]            ``exact_memorization`` (mean, ``None`` skipped)
+``extraction_strength`` [score]           ``extraction_strength`` (mean)
+``mia_*`` [forget/holdout score]          ``mia_*`` AUCs; ``mia_min_k`` -> ``privleak``
+========================================  ====================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from trl_unlearn.evaluation import metrics as M
+from trl_unlearn.evaluation.results import (
+    PathLike,
+    as_results,
+    has_metric,
+    load_log,
+    per_example,
+    per_example_by_index,
+    privacy_summary,
+    save_log,
+)
+
+__all__ = [
+    "EVAL_FILENAME",
+    "SUMMARY_FILENAME",
+    "MODEL_UTILITY_COMPONENTS",
+    "load_open_unlearning_log",
+    "save_results",
+    "save_summary",
+    "summarize",
+    "truth_ratio_values",
+    "model_utility_components",
+]
+
+EVAL_FILENAME = "TOFU_EVAL.json"
+SUMMARY_FILENAME = "TOFU_SUMMARY.json"
+
+#: The nine aggregates whose harmonic mean is the model utility, under their OU log names.
+MODEL_UTILITY_COMPONENTS = (
+    "retain_Q_A_Prob",
+    "retain_Q_A_ROUGE",
+    "retain_Truth_Ratio",
+    "ra_Q_A_Prob_normalised",
+    "ra_Q_A_ROUGE",
+    "ra_Truth_Ratio",
+    "wf_Q_A_Prob_normalised",
+    "wf_Q_A_ROUGE",
+    "wf_Truth_Ratio",
+)
+
+# Per split: (log key of the reference answer's loss, log key of the perturbed answers' losses,
+# stored truth-ratio log key used when the losses are absent).
+_TRUTH_RATIO_SOURCES = {
+    "forget": ("forget_Q_A_PARA_Prob", "forget_Q_A_PERT_Prob", "forget_truth_ratio"),
+    "retain": ("retain_Q_A_PARA_Prob", "retain_Q_A_PERT_Prob", "retain_Truth_Ratio"),
+    "ra": ("ra_Q_A_Prob", "ra_Q_A_PERT_Prob", "ra_Truth_Ratio"),
+    "wf": ("wf_Q_A_Prob", "wf_Q_A_PERT_Prob", "wf_Truth_Ratio"),
+}
+
+# Keys whose presence means the results carry some model-utility input.
+_UTILITY_INPUT_KEYS = frozenset(
+    {"retain_Q_A_Prob", "retain_Q_A_ROUGE", "retain_Q_A_PARA_Prob", "retain_Q_A_PERT_Prob",
+     "retain_Truth_Ratio", "ra_Q_A_Prob", "ra_Q_A_PERT_Prob", "ra_Q_A_Prob_normalised",
+     "ra_Q_A_ROUGE", "ra_Truth_Ratio", "wf_Q_A_Prob", "wf_Q_A_PERT_Prob",
+     "wf_Q_A_Prob_normalised", "wf_Q_A_ROUGE", "wf_Truth_Ratio"}
+)
+
+
+def load_open_unlearning_log(path: PathLike) -> dict[str, Any]:
+    """Read an open-unlearning ``TOFU_EVAL.json`` (per-example values).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The JSON file, or the directory that contains ``TOFU_EVAL.json``.
+
+    Returns
+    -------
+    dict
+        The log in OU's layout (metric -> ``{"agg_value", "value_by_index"}``, MIA metrics with
+        ``forget``/``holdout``/``auc``), ready for :func:`summarize`.
+    """
+    return load_log(path, EVAL_FILENAME)
+
+
+def save_results(results: Mapping[str, Any], path: PathLike) -> Any:
+    """Write results in OU's layout to ``path`` (a file, or a directory -> ``TOFU_EVAL.json``)."""
+    return save_log(results, path, EVAL_FILENAME)
+
+
+def save_summary(summary: Mapping[str, float], path: PathLike) -> Any:
+    """Write a :func:`summarize` output (a file, or a directory -> ``TOFU_SUMMARY.json``)."""
+    return save_log(summary, path, SUMMARY_FILENAME)
+
+
+def truth_ratio_values(results: Mapping[str, Any], split: str = "forget") -> np.ndarray:
+    """Per-example truth ratios of one TOFU split.
+
+    Recomputed from the reference and perturbed answers' ``avg_loss`` when the log has them,
+    otherwise read from the stored per-example truth ratios.
+
+    Parameters
+    ----------
+    results : Mapping
+        Evaluation log (OU layout).
+    split : {"forget", "retain", "ra", "wf"}
+        ``ra`` = real authors, ``wf`` = world facts.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[n_examples]`` truth ratios in log order.
+    """
+    try:
+        correct_key, wrong_key, stored_key = _TRUTH_RATIO_SOURCES[split]
+    except KeyError:
+        raise ValueError(f"Unknown TOFU split {split!r}; use one of {sorted(_TRUTH_RATIO_SOURCES)}.") from None
+    if has_metric(results, correct_key) and has_metric(results, wrong_key):
+        correct = per_example_by_index(results, correct_key, "avg_loss")
+        wrong = per_example_by_index(results, wrong_key, "avg_loss")
+        if correct.keys() != wrong.keys():
+            raise ValueError(
+                f"{correct_key!r} and {wrong_key!r} cover different examples "
+                f"({len(correct)} vs {len(wrong)}); they must come from the same split."
+            )
+        idx = [i for i in correct if correct[i] is not None and wrong[i] is not None]
+        return M.truth_ratios([correct[i] for i in idx], [wrong[i] for i in idx])
+    if has_metric(results, stored_key):
+        return np.asarray([s for s in per_example(results, stored_key, "score") if s is not None], dtype=np.float64)
+    raise KeyError(
+        f"no {split} truth ratios in the results: need {correct_key!r} and {wrong_key!r} "
+        f"(per-example avg_loss) or {stored_key!r} (per-example score)"
+    )
+
+
+def _normalised_probabilities(results: Mapping[str, Any], prefix: str) -> list[float]:
+    correct_key, wrong_key = f"{prefix}_Q_A_Prob", f"{prefix}_Q_A_PERT_Prob"
+    if has_metric(results, correct_key) and has_metric(results, wrong_key):
+        correct = per_example_by_index(results, correct_key, "prob")
+        wrong = per_example_by_index(results, wrong_key, "prob")
+        if correct.keys() != wrong.keys():
+            raise ValueError(f"{correct_key!r} and {wrong_key!r} cover different examples.")
+        return [
+            M.normalised_probability(correct[i], wrong[i])
+            for i in correct
+            if correct[i] is not None and wrong[i] is not None
+        ]
+    stored_key = f"{prefix}_Q_A_Prob_normalised"
+    if has_metric(results, stored_key):
+        return per_example(results, stored_key, "prob")
+    raise KeyError(
+        f"no {prefix} option-normalised probabilities: need {correct_key!r} and {wrong_key!r} "
+        f"(per-example prob) or {stored_key!r}"
+    )
+
+
+def model_utility_components(results: Mapping[str, Any]) -> dict[str, float]:
+    """The nine aggregates of TOFU model utility, recomputed from per-example values.
+
+    Returns
+    -------
+    dict
+        :data:`MODEL_UTILITY_COMPONENTS` -> value: mean ``prob`` (retain) or option-normalised
+        probability (real authors, world facts), mean ROUGE-L recall, and the ``true_better``
+        truth-ratio aggregate.
+
+    Raises
+    ------
+    KeyError
+        Naming every missing input, when a component cannot be computed.
+    """
+    out: dict[str, float] = {}
+    missing: list[str] = []
+    for prefix in ("retain", "ra", "wf"):
+        prob_name = "retain_Q_A_Prob" if prefix == "retain" else f"{prefix}_Q_A_Prob_normalised"
+        try:
+            if prefix == "retain":
+                out[prob_name] = M.mean_score(per_example(results, "retain_Q_A_Prob", "prob"))
+            else:
+                out[prob_name] = M.mean_score(_normalised_probabilities(results, prefix))
+        except KeyError as err:
+            missing.append(str(err.args[0]))
+        try:
+            out[f"{prefix}_Q_A_ROUGE"] = M.mean_score(
+                per_example(results, f"{prefix}_Q_A_ROUGE", "rougeL_recall")
+            )
+        except KeyError as err:
+            missing.append(str(err.args[0]))
+        try:
+            out[f"{prefix}_Truth_Ratio"] = M.true_better(truth_ratio_values(results, prefix))
+        except KeyError as err:
+            missing.append(str(err.args[0]))
+    if missing:
+        raise KeyError(
+            "cannot compute TOFU model_utility, missing inputs: " + "; ".join(missing)
+            + ". Evaluate the retain, real_authors and world_facts splits (Prob, ROUGE and"
+            " perturbed Prob) or drop model_utility."
+        )
+    return {name: out[name] for name in MODEL_UTILITY_COMPONENTS}
+
+
+def summarize(
+    results: Any,
+    retain_reference: Any = None,
+    *,
+    include_components: bool = False,
+) -> dict[str, float]:
+    """Aggregate TOFU per-example results into OU's ``TOFU_SUMMARY.json`` values.
+
+    Every value is recomputed from per-example values (never copied from ``agg_value``); MIA
+    AUCs are recomputed from the per-example ``forget``/``holdout`` attack scores. A key appears
+    only when its inputs are in ``results``, as in OU's summaries.
+
+    Parameters
+    ----------
+    results : Mapping, str, os.PathLike or object
+        Evaluation log in OU's layout, its path, or a results object with ``to_dict()``.
+    retain_reference : Mapping, str, os.PathLike or object, optional
+        Evaluation log of the model trained on the retain split only, on the same forget split
+        (OU: ``retain_logs_path``). Needed for ``forget_quality`` (its per-example forget truth
+        ratios) and used for ``privleak`` (its ``mia_min_k`` AUC). Without it
+        ``forget_quality`` is omitted (OU reports ``None`` and leaves it out of the summary) and
+        ``privleak`` uses a reference AUC of 0.5.
+    include_components : bool
+        Also return ``forget_truth_ratio`` (``closer_to_1_better`` aggregate) and the nine
+        :data:`MODEL_UTILITY_COMPONENTS`. OU keeps these in ``TOFU_EVAL.json`` only, so they are
+        off by default and the default keys match ``TOFU_SUMMARY.json`` exactly.
+
+    Returns
+    -------
+    dict
+        Sorted by key, among ``exact_memorization``, ``extraction_strength``,
+        ``forget_Q_A_Prob``, ``forget_Q_A_ROUGE``, ``forget_quality``, ``mia_gradnorm``,
+        ``mia_loss``, ``mia_min_k``, ``mia_min_k_plus_plus``, ``mia_reference``, ``mia_zlib``,
+        ``model_utility``, ``privleak``.
+
+    Raises
+    ------
+    ValueError
+        If ``results`` holds no TOFU metric, or ``retain_reference`` lacks forget truth ratios.
+    KeyError
+        If only part of the model-utility inputs are present (the message lists the missing
+        ones).
+    """
+    results = as_results(results, EVAL_FILENAME, "results")
+    summary: dict[str, float] = {}
+
+    if has_metric(results, "forget_Q_A_Prob"):
+        summary["forget_Q_A_Prob"] = M.mean_score(per_example(results, "forget_Q_A_Prob", "prob"))
+    if has_metric(results, "forget_Q_A_ROUGE"):
+        summary["forget_Q_A_ROUGE"] = M.mean_score(
+            per_example(results, "forget_Q_A_ROUGE", "rougeL_recall")
+        )
+    for name in ("exact_memorization", "extraction_strength"):
+        if has_metric(results, name):
+            summary[name] = M.mean_score(per_example(results, name, "score"))
+
+    forget_ratios = None
+    try:
+        forget_ratios = truth_ratio_values(results, "forget")
+    except KeyError:
+        pass
+    if retain_reference is not None:
+        reference = as_results(retain_reference, EVAL_FILENAME, "retain_reference")
+        if forget_ratios is None:
+            raise ValueError(
+                "forget_quality needs the evaluated model's forget truth ratios, but the results "
+                "have neither forget_Q_A_PARA_Prob/forget_Q_A_PERT_Prob nor forget_truth_ratio."
+            )
+        try:
+            reference_ratios = truth_ratio_values(reference, "forget")
+        except KeyError as err:
+            raise ValueError(
+                f"retain_reference has no per-example forget truth ratios ({err.args[0]}); pass "
+                "the TOFU_EVAL.json of the retain model evaluated on the same forget split."
+            ) from None
+        if len(reference_ratios) != len(forget_ratios):
+            raise ValueError(
+                f"retain_reference has {len(reference_ratios)} forget truth ratios but the results "
+                f"have {len(forget_ratios)}; both must be evaluated on the same forget split."
+            )
+        summary["forget_quality"] = M.forget_quality(forget_ratios, reference_ratios)
+    else:
+        reference = None
+
+    if _UTILITY_INPUT_KEYS & results.keys():
+        components = model_utility_components(results)
+        summary["model_utility"] = M.model_utility(list(components.values()))
+        if include_components:
+            summary.update(components)
+    if include_components and forget_ratios is not None:
+        summary["forget_truth_ratio"] = M.closer_to_1_better(forget_ratios)
+
+    summary.update(privacy_summary(results, reference, "retain_reference"))
+
+    if not summary:
+        raise ValueError(
+            "summarize found no TOFU metric in the results (expected keys such as "
+            "forget_Q_A_Prob, forget_truth_ratio, mia_min_k); is this a TOFU_EVAL.json?"
+        )
+    return dict(sorted(summary.items()))
+
+
+def __getattr__(name: str):
+    # Lazy: the evaluator imports torch/transformers and this module; avoid a cycle.
+    if name == "TOFUEvaluator":
+        from trl_unlearn.evaluation.tofu_evaluator import TOFUEvaluator
+
+        return TOFUEvaluator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

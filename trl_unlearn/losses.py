@@ -1,0 +1,154 @@
+"""Unlearning objectives as pure functions of log-probabilities (SPEC §2).
+
+Every function returns **per-example** (or per-token-sum) values; the trainers do the batch
+reduction, so that gradient accumulation and multi-process training reduce exactly like one
+big batch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def npo_loss(policy_logps: torch.Tensor, reference_logps: torch.Tensor, beta: float) -> torch.Tensor:
+    """Negative Preference Optimization forget loss, per example.
+
+    ``L = -(2/β) · log σ(-β · (log π_θ(y|x) - log π_ref(y|x)))`` with sequence-summed log-probs.
+
+    Parameters
+    ----------
+    policy_logps, reference_logps : torch.Tensor
+        ``[batch]`` summed completion log-probabilities under the policy and the reference.
+    beta : float
+        Inverse temperature β > 0.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch]`` losses; at π_θ = π_ref each equals ``(2/β)·log 2``.
+    """
+    log_ratio = policy_logps - reference_logps
+    return -(2.0 / beta) * F.logsigmoid(-beta * log_ratio)
+
+
+def simnpo_loss(policy_logps: torch.Tensor, num_tokens: torch.Tensor, beta: float, delta: float) -> torch.Tensor:
+    """SimNPO forget loss, per example (reference-free).
+
+    ``L = -(2/β) · log σ(β · (NLL(y|x)/|y| - δ))`` where ``NLL = -Σ_t log π_θ``.
+
+    Parameters
+    ----------
+    policy_logps : torch.Tensor
+        ``[batch]`` summed completion log-probabilities.
+    num_tokens : torch.Tensor
+        ``[batch]`` completion lengths ``|y|`` (EOS included).
+    beta, delta : float
+        Temperature β > 0 and reward margin δ.
+    """
+    normalized_nll = -policy_logps / num_tokens
+    return -(2.0 / beta) * F.logsigmoid(beta * (normalized_nll - delta))
+
+
+def token_nll_sums(token_log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-example sum of token negative log-likelihoods over scored tokens (``[batch]``).
+
+    Divided by the number of scored tokens in the (global) batch this is the mean token
+    cross-entropy of SPEC §2 (``nll`` retain loss; its negation is gradient ascent).
+    """
+    return -(token_log_probs * mask).sum(-1)
+
+
+def kl_divergence_per_token(reference_logits: torch.Tensor, policy_logits: torch.Tensor) -> torch.Tensor:
+    """``KL(π_ref ‖ π_θ)`` at every position, over the full vocabulary.
+
+    Parameters
+    ----------
+    reference_logits, policy_logits : torch.Tensor
+        ``[batch, length, vocab]`` logits at the same positions.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, length]`` KL divergences (float32).
+    """
+    ref_logp = F.log_softmax(reference_logits.float(), dim=-1)
+    pol_logp = F.log_softmax(policy_logits.float(), dim=-1)
+    return (ref_logp.exp() * (ref_logp - pol_logp)).sum(-1)
+
+
+def masked_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-example sum of ``values`` over positions where ``mask`` is true (``[batch]``)."""
+    return (values * mask).sum(-1)
+
+
+def preference_distributions(
+    logits: torch.Tensor,
+    strength: float,
+    top_k: int | None = None,
+    probability_threshold: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """DiPO's pair of next-token distributions at every position (SPEC §2.1, step 1).
+
+    The high-confidence set S_t is the ``top_k`` logits (default) or, if
+    ``probability_threshold`` is given, the tokens whose probability under ``softmax(logits)``
+    exceeds it (the argmax is always included, so S_t is never empty).
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``[batch, length, vocab]`` source logits (reference or detached policy).
+    strength : float
+        λ > 0: the logit shift applied on S_t.
+    top_k : int, optional
+        Size of S_t.
+    probability_threshold : float, optional
+        Probability above which a token belongs to S_t (replaces ``top_k``).
+
+    Returns
+    -------
+    log_p_minus : torch.Tensor
+        log of the memory-promoting (dispreferred) distribution ``softmax(ℓ + λ·1_S)``.
+    log_p_plus : torch.Tensor
+        log of the forgetting-promoting (preferred) distribution ``softmax(ℓ − λ·1_S)``.
+    in_set : torch.Tensor
+        boolean ``[batch, length, vocab]`` membership of S_t.
+    """
+    logits = logits.float()
+    if probability_threshold is not None:
+        probs = logits.softmax(-1)
+        in_set = probs > probability_threshold
+        in_set.scatter_(-1, logits.argmax(-1, keepdim=True), True)
+    else:
+        if top_k is None or top_k < 1:
+            raise ValueError("DiPO needs `top_k >= 1` or a `probability_threshold` to define the high-confidence set.")
+        k = min(int(top_k), logits.shape[-1])
+        in_set = torch.zeros_like(logits, dtype=torch.bool)
+        in_set.scatter_(-1, logits.topk(k, dim=-1).indices, True)
+    shift = in_set.to(logits.dtype) * strength
+    return F.log_softmax(logits + shift, dim=-1), F.log_softmax(logits - shift, dim=-1), in_set
+
+
+def dipo_margin_per_token(
+    log_p_minus: torch.Tensor,
+    log_p_plus: torch.Tensor,
+    policy_logits: torch.Tensor,
+    reference_logits: torch.Tensor,
+) -> torch.Tensor:
+    """DiPO's Bradley–Terry margin contribution at every position (SPEC §2.1, step 3).
+
+    ``m_t = Σ_z (p⁺_t(z) − p⁻_t(z)) · (log π_θ(z|s_t) − log π_ref(z|s_t))``, which equals
+    ``[KL(p⁻‖π_θ) − KL(p⁺‖π_θ)] − [KL(p⁻‖π_ref) − KL(p⁺‖π_ref)]``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[batch, length]`` per-position margins (sum them over completion tokens).
+    """
+    log_ratio = F.log_softmax(policy_logits.float(), dim=-1) - F.log_softmax(reference_logits.float(), dim=-1)
+    return ((log_p_plus.exp() - log_p_minus.exp()) * log_ratio).sum(-1)
+
+
+def dipo_loss(margin: torch.Tensor, beta: float) -> torch.Tensor:
+    """DiPO forget loss per example: ``-(2/β) · log σ(β · m)``."""
+    return -(2.0 / beta) * F.logsigmoid(beta * margin)

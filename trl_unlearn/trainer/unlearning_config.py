@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .._trl_compat import BaseConfig
+
+RETAIN_LOSS_TYPES = ("nll", "kl", "none")
+
+
+@dataclass
+class UnlearningConfig(BaseConfig):
+    r"""
+    Configuration shared by every trl-unlearn trainer.
+
+    Subclasses [`~transformers.TrainingArguments`] (through TRL's trainer configuration), so every
+    `TrainingArguments` field works. Defaults follow the TOFU reference setup (SPEC §2): AdamW,
+    learning rate 1e-5, weight decay 0.01, 10 epochs, linear warm-up for the first epoch then
+    linear decay. The total loss is ``forget_loss_weight · L_forget + retain_loss_weight · L_retain``.
+
+    Parameters
+    ----------
+    > Parameters that control the model
+
+    model_init_kwargs : dict, optional
+        Keyword arguments for `AutoModelForCausalLM.from_pretrained` when `model` (or `ref_model`)
+        is given as a string.
+    trust_remote_code : bool, defaults to False
+        Allow models/tokenizers that ship custom code. Off by default.
+    disable_dropout : bool, defaults to True
+        Disable dropout in the policy (and reference) model.
+
+    > Parameters that control the data
+
+    max_length : int or None, defaults to 1024
+        Maximum prompt + completion tokens. Longer completions are truncated (with a warning),
+        a prompt that does not fit raises, raw text is chunked to this length.
+    system_prompt : str, optional
+        System message prepended when question/answer or conversational data is rendered with
+        the chat template (open-unlearning uses "You are a helpful assistant.").
+    chat_template_kwargs : dict, optional
+        Extra keyword arguments for `apply_chat_template` (e.g. `{"date_string": "10 Apr 2025"}`).
+    dataset_num_proc : int, optional
+        Processes used to tokenize the datasets.
+    pad_to_multiple_of : int, optional
+        Pad batches to a multiple of this length.
+    pairing_seed : int, optional
+        Seed of the forget/retain pairing (one retain example drawn uniformly per forget example,
+        re-drawn every epoch). Defaults to `seed`.
+
+    > Parameters that control the objective
+
+    forget_loss_weight : float, defaults to 1.0
+        γ, the weight of the forget loss.
+    retain_loss_weight : float, defaults to 1.0
+        α, the weight of the retain loss.
+    retain_loss_type : str, defaults to "nll"
+        `"nll"` (mean token cross-entropy on retain completions), `"kl"` (KL(π_ref ‖ π_θ) over retain
+        completion tokens) or `"none"`.
+    precompute_ref_log_probs : bool, defaults to False
+        Compute the forget set's reference log-probabilities once before training and hold no
+        reference model at all (sequence-level objectives only).
+    precompute_ref_batch_size : int, optional
+        Batch size of that pre-computation (defaults to `per_device_eval_batch_size`).
+    warmup_epochs : float, defaults to 1.0
+        Linear warm-up length in epochs (used when `warmup_steps` is 0).
+    """
+
+    _VALID_DICT_FIELDS = BaseConfig._VALID_DICT_FIELDS + ["model_init_kwargs", "chat_template_kwargs"]
+    # Fields that describe the method (shown on the model card); subclasses extend it.
+    _method_fields: ClassVar[tuple[str, ...]] = ("forget_loss_weight", "retain_loss_weight", "retain_loss_type")
+
+    # TrainingArguments defaults overridden for unlearning (TOFU reference setup)
+    learning_rate: float = field(default=1e-5, metadata={"help": "The initial learning rate for AdamW."})
+    weight_decay: float = field(default=0.01, metadata={"help": "Weight decay for AdamW."})
+    num_train_epochs: float = field(default=10.0, metadata={"help": "Total number of training epochs."})
+    lr_scheduler_type: str = field(
+        default="linear", metadata={"help": "Learning-rate schedule (linear decay after the warm-up by default)."}
+    )
+    bf16: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Use bf16 mixed precision. If not set, it is enabled when a CUDA device with bf16 support is "
+            "present (and fp16 is not set), and disabled on CPU."
+        },
+    )
+
+    # Model
+    model_init_kwargs: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={"help": "Keyword arguments for `AutoModelForCausalLM.from_pretrained` when the model is a string."},
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow models and tokenizers that ship custom Python code."}
+    )
+    disable_dropout: bool = field(default=True, metadata={"help": "Disable dropout in the model."})
+
+    # Data
+    max_length: int | None = field(
+        default=1024,
+        metadata={"help": "Maximum prompt + completion tokens; raw text is chunked to this length."},
+    )
+    system_prompt: str | None = field(
+        default=None, metadata={"help": "System message for chat-rendered question/answer or conversational data."}
+    )
+    chat_template_kwargs: dict[str, Any] | str | None = field(
+        default=None, metadata={"help": "Extra keyword arguments for `apply_chat_template`, e.g. date_string."}
+    )
+    dataset_num_proc: int | None = field(default=None, metadata={"help": "Processes used to tokenize datasets."})
+    pad_to_multiple_of: int | None = field(default=None, metadata={"help": "Pad batches to a multiple of this."})
+    pairing_seed: int | None = field(
+        default=None, metadata={"help": "Seed of the forget/retain pairing; defaults to `seed`."}
+    )
+
+    # Objective
+    forget_loss_weight: float = field(default=1.0, metadata={"help": "γ: weight of the forget loss."})
+    retain_loss_weight: float = field(default=1.0, metadata={"help": "α: weight of the retain loss."})
+    retain_loss_type: str = field(
+        default="nll",
+        metadata={"help": "Retain loss: 'nll', 'kl' or 'none'.", "choices": list(RETAIN_LOSS_TYPES)},
+    )
+    precompute_ref_log_probs: bool = field(
+        default=False,
+        metadata={"help": "Precompute the forget set's reference log-probs and hold no reference model."},
+    )
+    precompute_ref_batch_size: int | None = field(
+        default=None, metadata={"help": "Batch size for precomputing reference log-probs."}
+    )
+    warmup_epochs: float = field(
+        default=1.0, metadata={"help": "Linear warm-up length in epochs (used when `warmup_steps` is 0)."}
+    )
+
+    def __post_init__(self):
+        if self.bf16 is None:
+            import torch
+
+            self.bf16 = bool(not self.fp16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        if self.retain_loss_type not in RETAIN_LOSS_TYPES:
+            raise ValueError(
+                f"`retain_loss_type` must be one of {RETAIN_LOSS_TYPES}, got {self.retain_loss_type!r}."
+            )
+        if self.forget_loss_weight < 0 or self.retain_loss_weight < 0:
+            raise ValueError("`forget_loss_weight` and `retain_loss_weight` must be non-negative.")
+        if self.warmup_epochs < 0:
+            raise ValueError("`warmup_epochs` must be non-negative.")
+        if not self.warmup_steps and self.warmup_epochs and self.num_train_epochs > 0 and self.max_steps <= 0:
+            # TrainingArguments reads a float in (0, 1) as a ratio of the total steps.
+            ratio = self.warmup_epochs / self.num_train_epochs
+            self.warmup_steps = ratio if ratio < 1 else 0.999999
+        if self.pairing_seed is None:
+            self.pairing_seed = self.seed
+        super().__post_init__()
+
+    @property
+    def uses_retain(self) -> bool:
+        """Whether the retain set contributes to the loss."""
+        return self.retain_loss_type != "none" and self.retain_loss_weight > 0
+
+    def method_hyperparameters(self) -> dict[str, Any]:
+        """The method's own hyper-parameters (the ones a model card should list)."""
+        return {name: getattr(self, name) for name in self._method_fields}

@@ -1,0 +1,488 @@
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from accelerate.utils import is_peft_model, set_seed
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+from .. import losses
+from .._trl_compat import (
+    BaseTrainer,
+    create_model_from_path,
+    disable_dropout_in_model,
+    get_config_model_id,
+    prepare_deepspeed,
+)
+from ..data import EpochSeededSampler, ForgetRetainCollator, ForgetRetainDataset, pad_prompt_completion, prepare_dataset
+try:
+    from ..model_card import ModelCardMixin
+except ImportError:  # pragma: no cover - written in parallel; removed once it lands
+    class ModelCardMixin:  # type: ignore[no-redef]
+        pass
+from ..ops import sequence_log_probs, token_log_probs
+from .unlearning_config import UnlearningConfig
+
+logger = logging.getLogger(__name__)
+
+REFERENCE_MODES = ("none", "model", "peft", "precomputed", "copy")
+
+
+@dataclass
+class ForgetTerm:
+    """What a method's forget loss returns for one micro-batch.
+
+    Attributes
+    ----------
+    values : torch.Tensor
+        ``[batch]`` per-example contributions; their sum is divided by the number of forget
+        examples (``reduction="examples"``) or forget completion tokens (``reduction="tokens"``)
+        of the whole (accumulated, all-process) batch.
+    reduction : str
+        ``"examples"`` or ``"tokens"``.
+    metrics : dict
+        Per-step scalars to log (already batch means).
+    """
+
+    values: torch.Tensor
+    reduction: str = "examples"
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class UnlearningTrainer(ModelCardMixin, BaseTrainer):
+    r"""
+    Base trainer for unlearning: a forget set to remove, a retain set to keep.
+
+    Subclasses implement :meth:`compute_forget_term` (and set their config class, name, paper and
+    whether they need a reference model); everything else — data formats, forget/retain pairing,
+    reference-model handling, loss reduction under gradient accumulation and multiple processes,
+    logging — is shared.
+
+    Parameters
+    ----------
+    > Model
+
+    model : str or PreTrainedModel or PeftModel
+        Hub id / local path (loaded with `args.model_init_kwargs`) or an instantiated causal LM.
+    args : UnlearningConfig, optional
+        Configuration; defaults to the subclass's config with `output_dir="<model>-<method>"`.
+    ref_model : str or PreTrainedModel, optional
+        Explicit reference model π_ref. Without it the reference is, in this order: the base
+        model with the trainer's own LoRA adapter disabled (when `peft_config` is given), the
+        precomputed forget log-probs (`args.precompute_ref_log_probs`), or a frozen copy.
+    processing_class : PreTrainedTokenizerBase, optional
+        Tokenizer; loaded from the model's id when omitted.
+    peft_config : peft.PeftConfig, optional
+        Train a PEFT adapter (e.g. LoRA) instead of the full model.
+
+    > Data
+
+    forget_dataset : datasets.Dataset
+        Data to unlearn (prompt-completion, conversational, question/answer or text format).
+    retain_dataset : datasets.Dataset, optional
+        Data to keep; required when the retain loss is on.
+    eval_forget_dataset, eval_retain_dataset : datasets.Dataset, optional
+        Evaluation pairs for `trainer.evaluate()` (the retain part defaults to `retain_dataset`).
+    data_collator : callable, optional
+        Defaults to :class:`~trl_unlearn.data.ForgetRetainCollator`.
+
+    > Trainer plumbing
+
+    callbacks, optimizers, compute_metrics
+        As in [`~transformers.Trainer`].
+    """
+
+    config_class = UnlearningConfig
+    _name = "Unlearning"
+    _tag_names = ["trl", "trl-unlearn", "unlearning"]
+    _paper: dict[str, str] = {}
+    # Whether the forget loss needs π_ref: "none", "logps" (sequence log-probs) or "logits" (distributions)
+    forget_reference: str = "logps"
+    loss_is_scaled_for_ga = True
+
+    def __init__(
+        self,
+        model: str | PreTrainedModel,
+        args: UnlearningConfig | None = None,
+        forget_dataset=None,
+        retain_dataset=None,
+        ref_model: str | PreTrainedModel | None = None,
+        processing_class: PreTrainedTokenizerBase | None = None,
+        eval_forget_dataset=None,
+        eval_retain_dataset=None,
+        data_collator: Callable | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        optimizers: tuple = (None, None),
+        peft_config=None,
+        compute_metrics: Callable | None = None,
+    ):
+        if args is None:
+            model_id = model if isinstance(model, str) else get_config_model_id(model.config)
+            args = self.config_class(output_dir=f"{str(model_id).rstrip('/').split('/')[-1]}-{self._name}")
+        elif not isinstance(args, UnlearningConfig):
+            raise TypeError(
+                f"`args` must be a {self.config_class.__name__} (an UnlearningConfig), got {type(args).__name__}."
+            )
+        if forget_dataset is None:
+            raise ValueError("`forget_dataset` is required: it is the data the model must unlearn.")
+        if args.uses_retain and retain_dataset is None:
+            raise ValueError(
+                f"`retain_dataset` is required with retain_loss_type={args.retain_loss_type!r} and "
+                f"retain_loss_weight={args.retain_loss_weight}. Pass a retain set, or set `retain_loss_type='none'` "
+                "(or `retain_loss_weight=0`) to unlearn without one."
+            )
+
+        # Model (seeded first: PEFT initialises adapter weights randomly)
+        set_seed(args.seed)
+        model = self._load_model(model, args)
+        if processing_class is None:
+            processing_class = AutoTokenizer.from_pretrained(
+                get_config_model_id(model.config), trust_remote_code=args.trust_remote_code
+            )
+        if not isinstance(processing_class, PreTrainedTokenizerBase):
+            raise TypeError("`processing_class` must be a tokenizer (PreTrainedTokenizerBase).")
+        if processing_class.pad_token is None:
+            processing_class.pad_token = processing_class.eos_token
+        model.config.pad_token_id = processing_class.pad_token_id
+        if getattr(model, "generation_config", None) is not None:
+            model.generation_config.pad_token_id = processing_class.pad_token_id
+
+        # Reference model
+        needs_reference = self.forget_reference != "none" or (args.uses_retain and args.retain_loss_type == "kl")
+        needs_distributions = self.forget_reference == "logits" or (args.uses_retain and args.retain_loss_type == "kl")
+        if args.precompute_ref_log_probs and needs_distributions:
+            raise ValueError(
+                f"`precompute_ref_log_probs=True` stores sequence log-probs only, but {self._name} "
+                f"{'with a KL retain loss ' if args.retain_loss_type == 'kl' else ''}needs the reference's full "
+                "next-token distributions. Use a LoRA `peft_config` (adapter-disabled reference, no second copy), "
+                "an explicit `ref_model`, or turn precomputation off."
+            )
+        if isinstance(ref_model, str):
+            ref_model = self._load_model(ref_model, args)
+        if not needs_reference:
+            if ref_model is not None:
+                logger.warning("%s is reference-free: the `ref_model` you passed is ignored.", self._name)
+            ref_model, self.reference_mode = None, "none"
+        elif ref_model is not None:
+            self.reference_mode = "precomputed" if args.precompute_ref_log_probs else "model"
+        elif peft_config is not None:
+            self.reference_mode = "peft"
+        elif args.precompute_ref_log_probs:
+            self.reference_mode = "precomputed"
+        else:
+            if is_peft_model(model):
+                logger.info(
+                    "The model already carries a PEFT adapter: the reference is a frozen copy of the model with that "
+                    "adapter (disabling it would not give the model before unlearning)."
+                )
+            self.reference_mode = "copy"
+            ref_model = copy.deepcopy(model)
+
+        if peft_config is not None:
+            model = self._wrap_peft(model, peft_config, args)
+
+        # Data
+        self.forget_data = prepare_dataset(forget_dataset, processing_class, name="forget", **self._data_kwargs(args))
+        self.retain_data = (
+            prepare_dataset(retain_dataset, processing_class, name="retain", **self._data_kwargs(args))
+            if args.uses_retain
+            else None
+        )
+        self.dataset_info = {
+            "forget": _describe_dataset(forget_dataset),
+            "retain": _describe_dataset(retain_dataset) if retain_dataset is not None else None,
+        }
+        train_dataset = ForgetRetainDataset(self.forget_data, self.retain_data, seed=args.pairing_seed)
+        eval_dataset = None
+        if eval_forget_dataset is not None:
+            eval_retain = None
+            if args.uses_retain:
+                eval_retain = (
+                    prepare_dataset(eval_retain_dataset, processing_class, name="eval_retain", **self._data_kwargs(args))
+                    if eval_retain_dataset is not None
+                    else self.retain_data
+                )
+            eval_forget = prepare_dataset(
+                eval_forget_dataset, processing_class, name="eval_forget", **self._data_kwargs(args)
+            )
+            eval_dataset = ForgetRetainDataset(eval_forget, eval_retain, seed=args.pairing_seed)
+        if data_collator is None:
+            data_collator = ForgetRetainCollator(processing_class.pad_token_id, args.pad_to_multiple_of)
+
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=data_collator,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            compute_metrics=compute_metrics,
+            callbacks=callbacks,
+            optimizers=optimizers,
+        )
+        if args.disable_dropout:
+            disable_dropout_in_model(self.model)
+            if ref_model is not None:
+                disable_dropout_in_model(ref_model)
+
+        self.ref_model = None
+        if ref_model is not None:
+            ref_model.eval()
+            ref_model.requires_grad_(False)
+            if self.reference_mode == "precomputed":
+                self._precompute_reference(ref_model)
+                del ref_model
+            elif self.is_deepspeed_enabled:
+                self.ref_model = prepare_deepspeed(ref_model, self.accelerator)
+            else:
+                self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+        elif self.reference_mode == "precomputed":
+            self._precompute_reference(self.model)
+
+        self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self.eval_results: list[dict[str, Any]] = []
+        if hasattr(self.model, "add_model_tags"):
+            self.model.add_model_tags(self._tag_names)
+
+    # ----------------------------------------------------------------------------------------
+    # Construction helpers
+    # ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _load_model(model, args: UnlearningConfig):
+        if not isinstance(model, str):
+            if args.model_init_kwargs:
+                logger.warning("`model_init_kwargs` are ignored because the model is already instantiated.")
+            return model
+        init_kwargs = dict(args.model_init_kwargs or {})
+        if args.distributed_state.distributed_type in ["MULTI_GPU", "DEEPSPEED"]:
+            init_kwargs["device_map"] = None
+        init_kwargs.setdefault("trust_remote_code", args.trust_remote_code)
+        return create_model_from_path(model, **init_kwargs)
+
+    @staticmethod
+    def _wrap_peft(model, peft_config, args: UnlearningConfig):
+        from peft import PeftConfig, get_peft_model
+
+        if not isinstance(peft_config, PeftConfig):
+            raise TypeError(f"`peft_config` must be a peft.PeftConfig, got {type(peft_config).__name__}.")
+        if is_peft_model(model):
+            raise ValueError(
+                "The model already is a PeftModel and a `peft_config` was passed too. Merge and unload the existing "
+                "adapter first (`model.merge_and_unload()`), or pass the PeftModel without `peft_config`."
+            )
+        kwargs = {}
+        if args.deepspeed_plugin is not None and args.deepspeed_plugin.zero_stage == 3:
+            kwargs["autocast_adapter_dtype"] = False
+        model = get_peft_model(model, peft_config, **kwargs)
+        if args.gradient_checkpointing:
+            model.enable_input_require_grads()
+        return model
+
+    @staticmethod
+    def _data_kwargs(args: UnlearningConfig) -> dict[str, Any]:
+        return {
+            "max_length": args.max_length,
+            "system_prompt": args.system_prompt,
+            "chat_template_kwargs": args.chat_template_kwargs,
+            "num_proc": args.dataset_num_proc,
+        }
+
+    def _set_signature_columns_if_needed(self):
+        # The batches are not model kwargs: keep every column the collator produces.
+        if self._signature_columns is None:
+            self._signature_columns = [
+                f"{part}_{key}"
+                for part in ("forget", "retain")
+                for key in ("prompt_ids", "completion_ids", "ref_logps")
+            ]
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if isinstance(dataset, ForgetRetainDataset):
+            return EpochSeededSampler(dataset, seed=self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+    # ----------------------------------------------------------------------------------------
+    # Reference model
+    # ----------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reference_model(self, model):
+        """Context yielding the module that computes π_ref (a separate model or the adapter-disabled policy)."""
+        if self.reference_mode == "peft":
+            unwrapped = self.accelerator.unwrap_model(model)
+            with unwrapped.disable_adapter():
+                yield model
+        elif self.ref_model is not None:
+            yield self.ref_model
+        else:
+            raise RuntimeError(
+                f"{self._name} has no live reference model (reference mode {self.reference_mode!r}); "
+                "precomputed log-probs cover sequence-level losses only."
+            )
+
+    def reference_logits(self, model, inputs: dict[str, torch.Tensor], part: str) -> torch.Tensor:
+        """π_ref logits for the ``forget``/``retain`` part of a batch (no gradient)."""
+        with torch.no_grad(), self.reference_model(model) as ref:
+            return ref(
+                input_ids=inputs[f"{part}_input_ids"], attention_mask=inputs[f"{part}_attention_mask"], use_cache=False
+            ).logits
+
+    def reference_sequence_logps(self, model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Summed forget completion log-probs under π_ref, precomputed or live (``[batch]``)."""
+        if "forget_ref_logps" in inputs:
+            return inputs["forget_ref_logps"]
+        logits = self.reference_logits(model, inputs, "forget")
+        return sequence_log_probs(logits, inputs["forget_labels"])[0]
+
+    @torch.no_grad()
+    def _precompute_reference(self, reference) -> None:
+        """Store the forget (and eval forget) sets' reference log-probs as a ``ref_logps`` column."""
+        batch_size = self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size
+        was_training = reference.training
+        reference.eval()
+        device = self.accelerator.device
+        datasets = [self.train_dataset] + ([self.eval_dataset] if self.eval_dataset is not None else [])
+        for paired in datasets:
+            data = paired.forget
+            values: list[float] = []
+            for start in range(0, len(data), batch_size):
+                rows = data[start : start + batch_size]
+                batch = pad_prompt_completion(rows["prompt_ids"], rows["completion_ids"], self.processing_class.pad_token_id)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                logits = reference(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+                ).logits
+                values.extend(sequence_log_probs(logits, batch["labels"])[0].float().cpu().tolist())
+            if "ref_logps" in data.column_names:
+                data = data.remove_columns("ref_logps")
+            paired.forget = data.add_column("ref_logps", values)
+        self.forget_data = self.train_dataset.forget
+        reference.train(was_training)
+
+    # ----------------------------------------------------------------------------------------
+    # Loss
+    # ----------------------------------------------------------------------------------------
+    def policy_forward(self, model, inputs: dict[str, torch.Tensor], part: str):
+        """Policy logits and per-token log-probs of the ``part`` completions.
+
+        Returns ``(logits, token_log_probs, mask)`` with shifted ``[batch, length-1]`` log-probs.
+        """
+        logits = model(
+            input_ids=inputs[f"{part}_input_ids"], attention_mask=inputs[f"{part}_attention_mask"], use_cache=False
+        ).logits
+        log_probs, mask = token_log_probs(logits, inputs[f"{part}_labels"])
+        return logits, log_probs, mask
+
+    def compute_forget_term(self, model, inputs: dict[str, torch.Tensor]) -> ForgetTerm:
+        """The method's forget loss for one micro-batch; implemented by each trainer."""
+        raise NotImplementedError
+
+    def compute_retain_values(self, model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-example retain loss sums over completion tokens (``[batch]``), reduced per token."""
+        logits, log_probs, mask = self.policy_forward(model, inputs, "retain")
+        if self.args.retain_loss_type == "nll":
+            return losses.token_nll_sums(log_probs, mask)
+        ref_logits = self.reference_logits(model, inputs, "retain")
+        kl = losses.kl_divergence_per_token(ref_logits[:, :-1], logits[:, :-1])
+        return losses.masked_sum(kl, mask)
+
+    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device):
+        """Global counts of forget/retain examples and completion tokens of one optimizer step.
+
+        Summed over the gradient-accumulation micro-batches and gathered over processes, so that
+        the loss of every micro-batch is normalised exactly like one big batch.
+        """
+        counts = torch.zeros(4, dtype=torch.float64)
+        for batch in batch_samples:
+            for i, part in enumerate(("forget", "retain")):
+                labels = batch.get(f"{part}_labels")
+                if labels is not None:
+                    counts[2 * i] += labels.shape[0]
+                    counts[2 * i + 1] += (labels[:, 1:] != -100).sum().item()
+        counts = counts.to(device)
+        if self.accelerator.num_processes > 1:
+            counts = self.accelerator.gather(counts.unsqueeze(0)).sum(0)
+        names = ("forget_examples", "forget_tokens", "retain_examples", "retain_tokens")
+        return {name: counts[i] for i, name in enumerate(names)}
+
+    def _reduce(self, values: torch.Tensor, counts: dict | None, part: str, reduction: str, mask: torch.Tensor):
+        """Reduce per-example sums to ``(loss, local_mean)``.
+
+        ``loss`` is normalised by the global count of the optimizer step when ``counts`` is given
+        (times the number of processes, since DDP averages gradients), else by the local count;
+        ``local_mean`` is the micro-batch mean, for logging.
+        """
+        local = float(values.shape[0]) if reduction == "examples" else mask.sum().clamp(min=1).to(values.dtype)
+        local_mean = values.sum() / local
+        if counts is None:
+            return local_mean, local_mean.detach()
+        total = counts[f"{part}_{reduction}"].to(values.dtype) / self.accelerator.num_processes
+        return values.sum() / total, local_mean.detach()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if self.model.training else "eval"
+        counts = num_items_in_batch if isinstance(num_items_in_batch, dict) else None
+        args = self.args
+        metrics: dict[str, torch.Tensor] = {}
+
+        term = self.compute_forget_term(model, inputs)
+        forget_mask = inputs["forget_labels"][:, 1:] != -100
+        forget_loss, metrics["forget_loss"] = self._reduce(term.values, counts, "forget", term.reduction, forget_mask)
+        loss = args.forget_loss_weight * forget_loss
+        metrics.update(term.metrics)
+        if args.uses_retain and "retain_input_ids" in inputs:
+            values = self.compute_retain_values(model, inputs)
+            retain_mask = inputs["retain_labels"][:, 1:] != -100
+            retain_loss, metrics["retain_loss"] = self._reduce(values, counts, "retain", "tokens", retain_mask)
+            loss = loss + args.retain_loss_weight * retain_loss
+
+        if not torch.isfinite(loss.detach()).all():
+            raise FloatingPointError(
+                f"{self._name} loss is {loss.item()} at step {self.state.global_step} "
+                f"(forget loss {metrics['forget_loss'].item():.4g}"
+                + (f", retain loss {metrics['retain_loss'].item():.4g}" if "retain_loss" in metrics else "")
+                + "). Lower the learning rate, use bf16/fp32 instead of fp16, or check the data for empty completions."
+            )
+        self._record(mode, metrics)
+        return (loss, {"loss": loss}) if return_outputs else loss
+
+    def _record(self, mode: str, metrics: dict[str, torch.Tensor]) -> None:
+        """Average the micro-batch metrics over processes and keep them until the next log."""
+        names = sorted(metrics)
+        stacked = torch.stack([metrics[k].float().reshape(()) for k in names]).to(self.accelerator.device)
+        gathered = self.accelerator.gather(stacked.unsqueeze(0)).mean(0)
+        for name, value in zip(names, gathered.tolist()):
+            self._metrics[mode][name].append(value)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "train" if self.model.training else "eval"
+        metrics = {key: sum(val) / len(val) for key, val in self._metrics[mode].items() if val}
+        if mode == "eval":
+            metrics = {f"eval_{key}": val for key, val in metrics.items()}
+        logs.update(metrics)
+        super().log(logs, start_time)
+        self._metrics[mode].clear()
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+
+def _describe_dataset(dataset) -> dict[str, Any]:
+    """Name, config, split and size of a dataset, as far as it knows them (for logs and model cards)."""
+    info = getattr(dataset, "info", None)
+    split = getattr(dataset, "split", None)
+    return {
+        "name": getattr(info, "dataset_name", None) if info is not None else None,
+        "config": getattr(info, "config_name", None) if info is not None else None,
+        "split": str(split) if split is not None else None,
+        "num_rows": len(dataset),
+    }
