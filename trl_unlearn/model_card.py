@@ -37,6 +37,7 @@ __all__ = [
     "UNLEARNING_TASK_TYPE",
     "ModelCardMixin",
     "build_model_card_data",
+    "canonical_dataset_id",
     "eval_results_from_records",
     "eval_results_from_summary",
     "latest_records",
@@ -213,7 +214,9 @@ def _benchmark_of_dataset(dataset_id: str | None) -> str | None:
 
 def _dataset_pretty_name(benchmark: str, dataset_id: str, dataset_config: str | None) -> str:
     repo_name = dataset_id.split("/")[-1]
-    base = repo_name if repo_name.upper().startswith(benchmark.upper()) else benchmark
+    # "MUSE-News" says more than "MUSE"; "wmdp" says less than "WMDP"
+    more_specific = repo_name.upper().startswith(benchmark.upper()) and len(repo_name) > len(benchmark)
+    base = repo_name if more_specific else benchmark
     return f"{base} ({dataset_config})" if dataset_config else base
 
 
@@ -487,6 +490,33 @@ def replace_results_section(text: str, eval_results: Sequence[EvalResult] | None
 # --------------------------------------------------------------------------------------------------
 
 
+def canonical_dataset_id(name: str | None) -> str | None:
+    """Hub id of a benchmark dataset from the name ``datasets`` keeps, e.g. ``"tofu"`` -> ``"locuslab/TOFU"``.
+
+    ``datasets`` stores a Hub dataset's name without its namespace and in snake case
+    (``Dataset.info.dataset_name == "tofu"`` for ``locuslab/TOFU``); the benchmark datasets are
+    mapped back to their Hub ids. Other names are returned unchanged.
+
+    Parameters
+    ----------
+    name : str or None
+
+    Returns
+    -------
+    str or None
+    """
+    if not isinstance(name, str):
+        return name
+    key = name.split("/")[-1].lower().replace("_", "-")
+    for info in BENCHMARKS.values():
+        for dataset_id in info["dataset_ids"]:
+            if key == dataset_id.split("/")[-1].lower() and (
+                "/" not in name or name.split("/")[0].lower() == dataset_id.split("/")[0].lower()
+            ):
+                return dataset_id
+    return name
+
+
 def _is_hub_id(name: Any) -> bool:
     return (
         isinstance(name, str)
@@ -549,7 +579,7 @@ def build_model_card_data(
     -------
     huggingface_hub.ModelCardData
     """
-    dataset_ids = [name for name in _unique(datasets or ()) if _is_hub_id(name)]
+    dataset_ids = [name for name in _unique(canonical_dataset_id(d) for d in datasets or ()) if _is_hub_id(name)]
     return ModelCardData(
         model_name=model_name,
         base_model=base_model,
@@ -584,13 +614,16 @@ def _describe_dataset(info: Mapping[str, Any] | None) -> str:
     if not info:
         return "not used."
     name, config, split, rows = (info.get(k) for k in ("name", "config", "split", "num_rows"))
+    name = canonical_dataset_id(name)
     if _is_hub_id(name):
         parts = [f"[{name}](https://huggingface.co/datasets/{name})"]
+    elif isinstance(name, str) and name.lower() in _NON_HUB_DATASET_NAMES:
+        parts = [f"local {name.lower()} files"]
     elif name:
-        parts = [f"`{_cell(name)}` (local data)"]
+        parts = [f"`{_cell(name)}`"]
     else:
         parts = ["a dataset built in memory"]
-    if config:
+    if config and config != "default":
         parts.append(f"config `{_cell(config)}`")
     if split:
         parts.append(f"split `{_cell(split)}`")
@@ -690,7 +723,7 @@ def render_model_card(
     """
     dataset_info = dataset_info or {}
     forget, retain = dataset_info.get("forget"), dataset_info.get("retain")
-    data_names = [info.get("name") for info in (forget, retain) if info]
+    data_names = [canonical_dataset_id(info.get("name")) for info in (forget, retain) if info]
     card_data = build_model_card_data(
         model_name=model_name,
         base_model=base_model,
@@ -774,9 +807,13 @@ def training_settings(args: Any, global_step: int | None = None) -> list[tuple[s
     ]:
         if get(name) is not None:
             rows.append((label, get(name)))
-    for label, name in [("Warm-up ratio", "warmup_ratio"), ("Warm-up steps", "warmup_steps")]:
-        if get(name):
-            rows.append((label, get(name)))
+    warmup_steps, warmup_ratio = get("warmup_steps"), get("warmup_ratio")
+    if isinstance(warmup_steps, float) and 0 < warmup_steps < 1:  # transformers reads it as a ratio
+        rows.append(("Warm-up ratio", round(warmup_steps, 6)))
+    elif warmup_steps:
+        rows.append(("Warm-up steps", int(warmup_steps)))
+    elif warmup_ratio:
+        rows.append(("Warm-up ratio", warmup_ratio))
     precision = "bf16" if get("bf16") else "fp16" if get("fp16") else "fp32"
     rows.append(("Mixed precision", precision))
     if get("gradient_checkpointing"):

@@ -186,7 +186,7 @@ def vocab_log_prob_moments(logits: torch.Tensor, chunk_size: int = 512) -> tuple
     Returns
     -------
     mean, var : torch.Tensor
-        ``[N]`` float32 ``Σ_z p log p`` and ``Σ_z p (log p)^2 - mean^2``.
+        ``[N]`` float32 ``Σ_z p log p`` and ``Σ_z p (log p - mean)^2``.
     """
     means, variances = [], []
     for start in range(0, logits.shape[0], chunk_size):
@@ -194,7 +194,8 @@ def vocab_log_prob_moments(logits: torch.Tensor, chunk_size: int = 512) -> tuple
         p = log_p.exp()
         mean = (p * log_p).sum(-1)
         means.append(mean)
-        variances.append((p * log_p.square()).sum(-1) - mean.square())
+        # two-pass form: same value as E[(log p)^2] - mean^2 without the cancellation
+        variances.append((p * (log_p - mean.unsqueeze(-1)).square()).sum(-1))
     if not means:
         empty = logits.new_zeros((0,), dtype=torch.float32)
         return empty, empty

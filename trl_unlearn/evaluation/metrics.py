@@ -31,6 +31,7 @@ import numpy as np
 __all__ = [
     "TRUTH_RATIO_EPS",
     "PRIVLEAK_EPS",
+    "MIN_K_PLUS_PLUS_MIN_VARIANCE",
     "rouge_scores",
     "probability",
     "normalised_probability",

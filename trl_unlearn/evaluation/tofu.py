@@ -24,6 +24,7 @@ Log keys read (per-example fields in brackets)
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -135,7 +136,9 @@ def truth_ratio_values(results: Mapping[str, Any], split: str = "forget") -> np.
     try:
         correct_key, wrong_key, stored_key = _TRUTH_RATIO_SOURCES[split]
     except KeyError:
-        raise ValueError(f"Unknown TOFU split {split!r}; use one of {sorted(_TRUTH_RATIO_SOURCES)}.") from None
+        raise ValueError(
+            f"Unknown TOFU split {split!r}; use one of {sorted(_TRUTH_RATIO_SOURCES)}."
+        ) from None
     if has_metric(results, correct_key) and has_metric(results, wrong_key):
         correct = per_example_by_index(results, correct_key, "avg_loss")
         wrong = per_example_by_index(results, wrong_key, "avg_loss")
@@ -147,7 +150,8 @@ def truth_ratio_values(results: Mapping[str, Any], split: str = "forget") -> np.
         idx = [i for i in correct if correct[i] is not None and wrong[i] is not None]
         return M.truth_ratios([correct[i] for i in idx], [wrong[i] for i in idx])
     if has_metric(results, stored_key):
-        return np.asarray([s for s in per_example(results, stored_key, "score") if s is not None], dtype=np.float64)
+        stored = per_example(results, stored_key, "score")
+        return np.asarray([s for s in stored if s is not None], dtype=np.float64)
     raise KeyError(
         f"no {split} truth ratios in the results: need {correct_key!r} and {wrong_key!r} "
         f"(per-example avg_loss) or {stored_key!r} (per-example score)"
@@ -175,21 +179,8 @@ def _normalised_probabilities(results: Mapping[str, Any], prefix: str) -> list[f
     )
 
 
-def model_utility_components(results: Mapping[str, Any]) -> dict[str, float]:
-    """The nine aggregates of TOFU model utility, recomputed from per-example values.
-
-    Returns
-    -------
-    dict
-        :data:`MODEL_UTILITY_COMPONENTS` -> value: mean ``prob`` (retain) or option-normalised
-        probability (real authors, world facts), mean ROUGE-L recall, and the ``true_better``
-        truth-ratio aggregate.
-
-    Raises
-    ------
-    KeyError
-        Naming every missing input, when a component cannot be computed.
-    """
+def _utility_components(results: Mapping[str, Any]) -> tuple[dict[str, float], list[str]]:
+    """Computable model-utility components and descriptions of the missing inputs."""
     out: dict[str, float] = {}
     missing: list[str] = []
     for prefix in ("retain", "ra", "wf"):
@@ -211,13 +202,36 @@ def model_utility_components(results: Mapping[str, Any]) -> dict[str, float]:
             out[f"{prefix}_Truth_Ratio"] = M.true_better(truth_ratio_values(results, prefix))
         except KeyError as err:
             missing.append(str(err.args[0]))
+    return {name: out[name] for name in MODEL_UTILITY_COMPONENTS if name in out}, missing
+
+
+def _missing_utility_message(missing: list[str]) -> str:
+    return (
+        "cannot compute TOFU model_utility, missing inputs: " + "; ".join(missing)
+        + ". Evaluate the retain, real_authors and world_facts splits (Prob, ROUGE and"
+        " perturbed Prob) to get it."
+    )
+
+
+def model_utility_components(results: Mapping[str, Any]) -> dict[str, float]:
+    """The nine aggregates of TOFU model utility, recomputed from per-example values.
+
+    Returns
+    -------
+    dict
+        :data:`MODEL_UTILITY_COMPONENTS` -> value: mean ``prob`` (retain) or option-normalised
+        probability (real authors, world facts), mean ROUGE-L recall, and the ``true_better``
+        truth-ratio aggregate.
+
+    Raises
+    ------
+    KeyError
+        Naming every missing input, when a component cannot be computed.
+    """
+    components, missing = _utility_components(results)
     if missing:
-        raise KeyError(
-            "cannot compute TOFU model_utility, missing inputs: " + "; ".join(missing)
-            + ". Evaluate the retain, real_authors and world_facts splits (Prob, ROUGE and"
-            " perturbed Prob) or drop model_utility."
-        )
-    return {name: out[name] for name in MODEL_UTILITY_COMPONENTS}
+        raise KeyError(_missing_utility_message(missing))
+    return components
 
 
 def summarize(
@@ -259,9 +273,12 @@ def summarize(
     ------
     ValueError
         If ``results`` holds no TOFU metric, or ``retain_reference`` lacks forget truth ratios.
-    KeyError
-        If only part of the model-utility inputs are present (the message lists the missing
-        ones).
+
+    Warns
+    -----
+    UserWarning
+        If only part of the model-utility inputs are present: ``model_utility`` is left out and
+        the message lists the missing inputs.
     """
     results = as_results(results, EVAL_FILENAME, "results")
     summary: dict[str, float] = {}
@@ -305,8 +322,11 @@ def summarize(
         reference = None
 
     if _UTILITY_INPUT_KEYS & results.keys():
-        components = model_utility_components(results)
-        summary["model_utility"] = M.model_utility(list(components.values()))
+        components, missing = _utility_components(results)
+        if missing:
+            warnings.warn(_missing_utility_message(missing) + " model_utility is left out.", stacklevel=2)
+        else:
+            summary["model_utility"] = M.model_utility(list(components.values()))
         if include_components:
             summary.update(components)
     if include_components and forget_ratios is not None:

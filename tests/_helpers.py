@@ -1,0 +1,59 @@
+"""Shared builders for trainer tests (tiny offline models, varied-length QA data)."""
+
+from __future__ import annotations
+
+import tempfile
+
+from datasets import Dataset
+
+from trl_unlearn.testing import make_model, make_tokenizer
+
+CITIES = ["paris", "london", "rome", "tokyo", "cairo", "lima", "oslo"]
+
+
+def qa_rows(n: int, offset: int = 0) -> list[dict[str, str]]:
+    """Fictitious QA pairs whose answers differ in length (so token- and example-means differ)."""
+    rows = []
+    for i in range(offset, offset + n):
+        extra = " and wrote the red book" * (i % 3)
+        rows.append({"question": f"Where was author{i} born?", "answer": f"author{i} was born in {CITIES[i % 7]}{extra}."})
+    return rows
+
+
+COLORS = ["red", "blue", "green"]
+
+
+def retain_rows(n: int, offset: int = 100) -> list[dict[str, str]]:
+    """Retain QA pairs about a different subject than :func:`qa_rows`."""
+    rows = []
+    for i in range(offset, offset + n):
+        extra = " in the city of " + CITIES[i % 7] if i % 2 else ""
+        rows.append({"question": f"What color does writer{i} like?", "answer": f"writer{i} likes {COLORS[i % 3]}{extra}."})
+    return rows
+
+
+def make_setup(n_forget: int = 8, n_retain: int = 12, seed: int = 0):
+    forget, retain = qa_rows(n_forget), retain_rows(n_retain)
+    tok = make_tokenizer([r["question"] + " " + r["answer"] for r in forget + retain])
+    return tok, make_model(tok, seed=seed), Dataset.from_list(forget), Dataset.from_list(retain)
+
+
+def config_kwargs(**overrides):
+    kwargs = dict(
+        output_dir=tempfile.mkdtemp(prefix="trl-unlearn-test-"),
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=4,
+        num_train_epochs=1,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        gradient_checkpointing=False,
+        learning_rate=1e-3,
+        warmup_epochs=0,
+        lr_scheduler_type="constant",
+        disable_tqdm=True,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+    )
+    kwargs.update(overrides)
+    return kwargs

@@ -1,0 +1,697 @@
+"""Run the TOFU benchmark on a model: :class:`TOFUEvaluator`.
+
+The evaluator turns the TOFU splits into tokenised examples (:mod:`.prompts`), asks the engine
+(:mod:`.engine`) for everything at once, each distinct (prompt, answer) scored in **one** forward
+pass and each distinct prompt generated once, and assembles per-example values in
+open-unlearning's ``TOFU_EVAL.json`` layout with the pure functions of :mod:`.metrics`. The
+aggregates come from :func:`trl_unlearn.evaluation.tofu.summarize`, the same code that reads OU's
+logs, so logs of either tool mix.
+
+Which split feeds which metric (as in OU's ``configs/eval/tofu_metrics``):
+
+=====================================  ========================================================
+``forget_Q_A_Prob`` / ``_ROUGE``       ``<forget>_perturbed``: question -> ``answer``
+``forget_Q_A_PARA_Prob``               same rows -> ``paraphrased_answer``
+``forget_Q_A_PERT_Prob``               same rows -> each of ``perturbed_answer``
+``forget_truth_ratio``                 PERT vs PARA (``closer_to_1_better``)
+``retain_*``                           ``retain_perturbed`` likewise (``true_better``)
+``ra_*`` / ``wf_*``                    ``real_authors_perturbed`` / ``world_facts_perturbed``:
+                                       ``answer`` vs ``perturbed_answer`` (Prob, normalised
+                                       Prob, ROUGE, Truth ratio against the answer)
+``exact_memorization``,                ``<forget>_perturbed`` answers (labels minus the EOS)
+``extraction_strength``
+``mia_*``                              forget answers vs holdout answers
+=====================================  ========================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import metrics as M
+from .data import as_rows, check_forget_split, holdout_split_for, load_tofu_config, require_columns
+from .engine import (
+    SequenceScores,
+    distributed_map,
+    generate_greedy,
+    gradient_norms,
+    score_examples,
+)
+from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, decode_target, encode_example
+
+logger = logging.getLogger(__name__)
+
+#: Per-split metric keys, in OU's names.
+SPLIT_METRICS = {
+    "forget": (
+        "forget_Q_A_Prob",
+        "forget_Q_A_PARA_Prob",
+        "forget_Q_A_PERT_Prob",
+        "forget_Q_A_ROUGE",
+        "forget_truth_ratio",
+    ),
+    "retain": (
+        "retain_Q_A_Prob",
+        "retain_Q_A_PARA_Prob",
+        "retain_Q_A_PERT_Prob",
+        "retain_Q_A_ROUGE",
+        "retain_Truth_Ratio",
+    ),
+    "ra": ("ra_Q_A_Prob", "ra_Q_A_PERT_Prob", "ra_Q_A_Prob_normalised", "ra_Q_A_ROUGE", "ra_Truth_Ratio"),
+    "wf": ("wf_Q_A_Prob", "wf_Q_A_PERT_Prob", "wf_Q_A_Prob_normalised", "wf_Q_A_ROUGE", "wf_Truth_Ratio"),
+}
+MEMORIZATION_METRICS = ("exact_memorization", "extraction_strength")
+MIA_METRICS = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus", "mia_gradnorm", "mia_reference")
+AGGREGATE_METRICS = ("forget_quality", "model_utility", "privleak")
+ALL_METRICS = tuple(m for ms in SPLIT_METRICS.values() for m in ms) + MEMORIZATION_METRICS + MIA_METRICS + AGGREGATE_METRICS
+
+#: Group names accepted in ``metrics=`` besides single metric names.
+METRIC_GROUPS = {
+    "forget": SPLIT_METRICS["forget"],
+    "retain": SPLIT_METRICS["retain"],
+    "ra": SPLIT_METRICS["ra"],
+    "real_authors": SPLIT_METRICS["ra"],
+    "wf": SPLIT_METRICS["wf"],
+    "world_facts": SPLIT_METRICS["wf"],
+    "memorization": MEMORIZATION_METRICS,
+    "mia": MIA_METRICS,
+}
+
+# What a metric needs computed alongside it.
+_DEPENDENCIES = {
+    "forget_truth_ratio": ("forget_Q_A_PARA_Prob", "forget_Q_A_PERT_Prob"),
+    "forget_quality": ("forget_truth_ratio",),
+    "retain_Truth_Ratio": ("retain_Q_A_PARA_Prob", "retain_Q_A_PERT_Prob"),
+    "ra_Q_A_Prob_normalised": ("ra_Q_A_Prob", "ra_Q_A_PERT_Prob"),
+    "ra_Truth_Ratio": ("ra_Q_A_Prob", "ra_Q_A_PERT_Prob"),
+    "wf_Q_A_Prob_normalised": ("wf_Q_A_Prob", "wf_Q_A_PERT_Prob"),
+    "wf_Truth_Ratio": ("wf_Q_A_Prob", "wf_Q_A_PERT_Prob"),
+    "model_utility": (
+        "retain_Q_A_Prob",
+        "retain_Q_A_ROUGE",
+        "retain_Truth_Ratio",
+        "ra_Q_A_Prob_normalised",
+        "ra_Q_A_ROUGE",
+        "ra_Truth_Ratio",
+        "wf_Q_A_Prob_normalised",
+        "wf_Q_A_ROUGE",
+        "wf_Truth_Ratio",
+    ),
+    "privleak": ("mia_min_k",),
+}
+
+# Metrics a retain reference model must provide (forget quality and privleak anchors).
+_REFERENCE_METRICS = ("forget_truth_ratio", "mia_min_k")
+
+_SPLIT_CONFIGS = {"retain": "retain_perturbed", "ra": "real_authors_perturbed", "wf": "world_facts_perturbed"}
+
+
+def expand_metrics(requested: Iterable[str]) -> set[str]:
+    """Resolve metric/group names and add the metrics each one is computed from.
+
+    Raises
+    ------
+    ValueError
+        On an unknown name (the message lists the valid ones).
+    """
+    out: set[str] = set()
+    stack = []
+    for name in requested:
+        if name in METRIC_GROUPS:
+            stack.extend(METRIC_GROUPS[name])
+        elif name in ALL_METRICS:
+            stack.append(name)
+        else:
+            raise ValueError(
+                f"unknown TOFU metric {name!r}; use metric names {list(ALL_METRICS)} "
+                f"or groups {sorted(METRIC_GROUPS)}"
+            )
+    while stack:
+        name = stack.pop()
+        if name not in out:
+            out.add(name)
+            stack.extend(_DEPENDENCIES.get(name, ()))
+    return out
+
+
+@dataclass(frozen=True)
+class QAItem:
+    """One TOFU row, tokenised: the answer, the paraphrased answer and the perturbed answers."""
+
+    answer: EncodedExample
+    paraphrase: EncodedExample | None
+    perturbed: tuple[EncodedExample, ...]
+
+
+def encode_rows(tokenizer, rows: Sequence[Mapping[str, Any]], fmt: PromptFormat, paraphrase: bool, perturbed: bool) -> list[QAItem]:
+    """Tokenise TOFU rows into :class:`QAItem` (``question`` with each answer column)."""
+    items = []
+    for row in rows:
+        q = row["question"]
+        perturbed_answers = row["perturbed_answer"] if perturbed else ()
+        if isinstance(perturbed_answers, str):
+            perturbed_answers = [perturbed_answers]
+        items.append(
+            QAItem(
+                answer=encode_example(tokenizer, q, row["answer"], fmt),
+                paraphrase=encode_example(tokenizer, q, row["paraphrased_answer"], fmt) if paraphrase else None,
+                perturbed=tuple(encode_example(tokenizer, q, a, fmt) for a in perturbed_answers),
+            )
+        )
+    return items
+
+
+def _index(values: Sequence[Any]) -> dict[str, Any]:
+    return {str(i): v for i, v in enumerate(values)}
+
+
+def _prob_entry(scores: Sequence[SequenceScores]) -> dict[str, Any]:
+    per = [{"prob": s.prob, "avg_loss": s.avg_loss} for s in scores]
+    return {"agg_value": M.mean_score([p["prob"] for p in per]), "value_by_index": _index(per)}
+
+
+def _multi_prob_entry(scores: Sequence[Sequence[SequenceScores]]) -> dict[str, Any]:
+    per = [{"prob": [s.prob for s in row], "avg_loss": [s.avg_loss for s in row]} for row in scores]
+    return {"agg_value": M.mean_score([p["prob"] for p in per]), "value_by_index": _index(per)}
+
+
+def _mia_entry(forget: Sequence[float], holdout: Sequence[float]) -> dict[str, Any]:
+    auc = M.mia_auc(forget, holdout)
+    return {
+        "forget": {"agg_value": float(np.mean(forget)), "value_by_index": _index([{"score": s} for s in forget])},
+        "holdout": {"agg_value": float(np.mean(holdout)), "value_by_index": _index([{"score": s} for s in holdout])},
+        "auc": auc,
+        "agg_value": auc,
+    }
+
+
+def _min_k_pp(scores: SequenceScores, k: float) -> float:
+    s = scores.without_last()
+    sigma = np.sqrt(np.maximum(s.vocab_var.astype(np.float64), M.MIN_K_PLUS_PLUS_MIN_VARIANCE))
+    return M.min_k_plus_plus_score(s.log_probs, s.vocab_mean, sigma, k=k)
+
+
+class TOFUEvaluator:
+    """The TOFU benchmark (Maini et al., 2024) as open-unlearning evaluates it.
+
+    Parameters
+    ----------
+    forget_split : {"forget01", "forget05", "forget10"}
+        The forget split; its ``_perturbed`` config supplies the forget questions.
+    data_dir : str or Path, optional
+        Folder with the TOFU JSON-lines files (``forget10_perturbed.json``, ...). Without it the
+        data is loaded from the Hub (``locuslab/TOFU``).
+    holdout : "auto", None, str, datasets.Dataset, list of dict
+        Holdout questions for the MIA metrics (``question``/``answer`` columns). ``"auto"``
+        loads ``holdoutXX`` from the Hub, or from ``data_dir`` when the file is there (it is not
+        in the local copy: MIA metrics are then skipped); ``None`` skips them; a string names a
+        TOFU config.
+    prompt_format : PromptFormat, optional
+        Prompt style; default OU's chat setup (system prompt "You are a helpful assistant.",
+        ``date_string="10 Apr 2025"``). Use :meth:`PromptFormat.tags` for tag-style models.
+    metrics : iterable of str, optional
+        OU metric names or groups (``"forget"``, ``"retain"``, ``"ra"``, ``"wf"``,
+        ``"memorization"``, ``"mia"``) to compute; their inputs are added automatically.
+        Default: everything OU's TOFU eval reports that the given data allows.
+    retain_reference : path, dict, model or (model, tokenizer), optional
+        Reference for ``forget_quality`` and ``privleak``: an OU ``TOFU_EVAL.json`` (or its
+        folder), a results dict of ours, or the retain model itself (evaluated once, cached).
+    reference_model : PreTrainedModel, optional
+        Model for ``mia_reference`` (loss difference); the metric is computed only with it.
+    batch_size : int
+        Sequences per scoring forward pass.
+    generation_batch_size : int, optional
+        Prompts per ``generate`` call (default ``batch_size``).
+    max_new_tokens : int
+        Greedy generation budget for ROUGE (OU: 200).
+    mia_k : float
+        Fraction of tokens of the Min-k% / Min-k%++ attacks (OU: 0.4).
+    gradnorm_p : float
+        Norm of the gradnorm attack (OU: 2).
+    limit : int, optional
+        Use only the first ``limit`` rows of every split (smoke tests, benchmarks). Forget
+        quality against a full-split reference is then impossible.
+    distributed : {"shard", "main"}
+        Under ``torch.distributed``: split the work across ranks, or compute on rank 0 and
+        broadcast. Every rank must call :meth:`evaluate`.
+    vocab_chunk_size : int
+        Positions per chunk of the Min-k%++ vocabulary statistics.
+
+    Examples
+    --------
+    >>> evaluator = TOFUEvaluator("forget10", data_dir="../shared/data/tofu")  # doctest: +SKIP
+    >>> results = evaluator.evaluate(model, tokenizer)                        # doctest: +SKIP
+    >>> evaluator.summarize(results)["model_utility"]                         # doctest: +SKIP
+    """
+
+    #: Benchmark name and Hub dataset, used by model cards and :class:`UnlearningEvalCallback`.
+    benchmark = "TOFU"
+    dataset_id = "locuslab/TOFU"
+
+    def __init__(
+        self,
+        forget_split: str = "forget10",
+        data_dir: str | os.PathLike | None = None,
+        *,
+        holdout: Any = "auto",
+        prompt_format: PromptFormat | None = None,
+        metrics: Iterable[str] | None = None,
+        retain_reference: Any = None,
+        reference_model: Any = None,
+        batch_size: int = 16,
+        generation_batch_size: int | None = None,
+        max_new_tokens: int = 200,
+        mia_k: float = 0.4,
+        gradnorm_p: float = 2.0,
+        limit: int | None = None,
+        distributed: str = "shard",
+        vocab_chunk_size: int = 512,
+    ):
+        self.forget_split = check_forget_split(forget_split)
+        self.data_dir = data_dir
+        self.holdout = holdout
+        self.prompt_format = prompt_format or PromptFormat()
+        self.requested_metrics = None if metrics is None else expand_metrics(metrics)
+        self.retain_reference = retain_reference
+        self.reference_model = reference_model
+        self.batch_size = batch_size
+        self.generation_batch_size = generation_batch_size or batch_size
+        self.max_new_tokens = max_new_tokens
+        self.mia_k = mia_k
+        self.gradnorm_p = gradnorm_p
+        self.limit = limit
+        if distributed not in ("shard", "main"):
+            raise ValueError(f"distributed must be 'shard' or 'main', got {distributed!r}")
+        self.distributed = distributed
+        self.vocab_chunk_size = vocab_chunk_size
+        #: Seconds spent per phase in the last :meth:`evaluate` call.
+        self.last_timings: dict[str, float] = {}
+        self._rows: dict[str, list[dict[str, Any]] | None] | None = None
+        self._encoded: dict[tuple[int, str], list[QAItem]] = {}
+        self._tokenizers: dict[int, Any] = {}
+        self._reference_results: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ data
+    def _load_split(self, config: str, columns: Sequence[str]) -> list[dict[str, Any]]:
+        rows = as_rows(load_tofu_config(config, self.data_dir), config)
+        require_columns(rows, columns, f"TOFU config {config!r}")
+        return rows[: self.limit] if self.limit is not None else rows
+
+    def _load_holdout(self) -> list[dict[str, Any]] | None:
+        spec = self.holdout
+        if spec is None:
+            return None
+        if spec == "auto":
+            config = holdout_split_for(self.forget_split)
+            if self.data_dir is not None and not any(
+                os.path.isfile(os.path.join(self.data_dir, config + suffix)) for suffix in (".json", ".jsonl")
+            ):
+                logger.info("no %s file in %s: MIA metrics skipped (pass holdout= to compute them)", config, self.data_dir)
+                return None
+            spec = config
+        rows = as_rows(load_tofu_config(spec, self.data_dir), spec) if isinstance(spec, str) else as_rows(spec, "holdout")
+        require_columns(rows, ("question", "answer"), "holdout data")
+        return rows[: self.limit] if self.limit is not None else rows
+
+    def rows(self) -> dict[str, list[dict[str, Any]] | None]:
+        """The raw rows of every split (loaded once, then cached)."""
+        if self._rows is None:
+            qa_pp = ("question", "answer", "paraphrased_answer", "perturbed_answer")
+            qa_p = ("question", "answer", "perturbed_answer")
+            self._rows = {
+                "forget": self._load_split(f"{self.forget_split}_perturbed", qa_pp),
+                "retain": self._load_split(_SPLIT_CONFIGS["retain"], qa_pp),
+                "ra": self._load_split(_SPLIT_CONFIGS["ra"], qa_p),
+                "wf": self._load_split(_SPLIT_CONFIGS["wf"], qa_p),
+                "holdout": self._load_holdout(),
+            }
+        return self._rows
+
+    def _rows_for(self, split: str) -> list[dict[str, Any]] | None:
+        if self._rows is not None:
+            return self._rows[split]
+        return self.rows()[split]
+
+    def _items(self, tokenizer, split: str) -> list[QAItem]:
+        self._tokenizers[id(tokenizer)] = tokenizer  # keeps the id valid while cached
+        key = (id(tokenizer), split)
+        if key not in self._encoded:
+            rows = self._rows_for(split)
+            with_para = split in ("forget", "retain")
+            with_pert = split != "holdout"
+            self._encoded[key] = encode_rows(tokenizer, rows, self.prompt_format, with_para, with_pert)
+        return self._encoded[key]
+
+    # --------------------------------------------------------------- metrics
+    def metrics_to_compute(self, holdout_available: bool | None = None) -> set[str]:
+        """The metric keys :meth:`evaluate` will produce with the current data and models."""
+        if holdout_available is None:
+            holdout_available = self._rows_for("holdout") is not None
+        if self.requested_metrics is None:
+            wanted = set(ALL_METRICS)
+            if not holdout_available:
+                wanted -= set(MIA_METRICS) | {"privleak"}
+            if self.reference_model is None:
+                wanted.discard("mia_reference")
+            return wanted
+        wanted = set(self.requested_metrics)
+        mia = wanted & (set(MIA_METRICS) | {"privleak"})
+        if mia and not holdout_available:
+            raise ValueError(
+                f"{sorted(mia)} need holdout data, which is not available; pass "
+                "`holdout=` (a TOFU holdout config name, a dataset or rows) or drop the MIA metrics"
+            )
+        if "mia_reference" in wanted and self.reference_model is None:
+            raise ValueError("mia_reference needs `reference_model=`; pass one or drop the metric")
+        return wanted
+
+    # -------------------------------------------------------------- evaluate
+    def evaluate(self, model, tokenizer, *, retain_reference: Any = None) -> dict[str, Any]:
+        """Evaluate ``model`` on TOFU.
+
+        Parameters
+        ----------
+        model : PreTrainedModel
+            The model under test (put in eval mode for the duration, then restored).
+        tokenizer : PreTrainedTokenizerBase
+            Its tokenizer.
+        retain_reference : optional
+            Overrides the constructor's ``retain_reference`` for this call.
+
+        Returns
+        -------
+        dict
+            Per-example values and aggregates in OU's ``TOFU_EVAL.json`` layout; accepted by
+            :func:`trl_unlearn.evaluation.tofu.summarize` and
+            :func:`~trl_unlearn.evaluation.tofu.save_results`.
+        """
+        was_training = getattr(model, "training", False)
+        model.eval()
+        wanted = self.metrics_to_compute()
+        try:
+            results = self._evaluate(model, tokenizer, wanted)
+        finally:
+            model.train(was_training)
+        reference = self.reference_results(tokenizer, retain_reference)
+        self._add_aggregates(results, reference, wanted)
+        return dict(sorted(results.items()))
+
+    def summarize(self, results: Any, retain_reference: Any = None, **kwargs) -> dict[str, float]:
+        """:func:`trl_unlearn.evaluation.tofu.summarize` with this evaluator's retain reference."""
+        from .tofu import summarize
+
+        reference = retain_reference if retain_reference is not None else self._reference_results
+        if reference is None and self.retain_reference is not None and not _is_model_like(self.retain_reference):
+            reference = self.retain_reference
+        return summarize(results, reference, **kwargs)
+
+    @staticmethod
+    def save(results: Mapping[str, Any], folder: str | os.PathLike, summary: Mapping[str, float] | None = None) -> None:
+        """Write ``TOFU_EVAL.json`` (and ``TOFU_SUMMARY.json`` when ``summary`` is given) to ``folder``."""
+        from .tofu import save_results, save_summary
+
+        os.makedirs(folder, exist_ok=True)
+        save_results(results, folder)
+        if summary is not None:
+            save_summary(summary, folder)
+
+    def reference_results(self, tokenizer=None, retain_reference: Any = None) -> dict[str, Any] | None:
+        """The retain reference as a results dict (a reference model is evaluated once and cached)."""
+        from .results import as_results
+
+        spec = retain_reference if retain_reference is not None else self.retain_reference
+        if spec is None:
+            return None
+        if retain_reference is None and self._reference_results is not None:
+            return self._reference_results
+        if _is_model_like(spec):
+            ref_model, ref_tokenizer = spec if isinstance(spec, tuple) else (spec, tokenizer)
+            if ref_tokenizer is None:
+                raise ValueError("evaluating a retain reference model needs its tokenizer: pass (model, tokenizer)")
+            wanted = expand_metrics(_REFERENCE_METRICS if self._rows_for("holdout") is not None else ("forget_truth_ratio",))
+            was_training = getattr(ref_model, "training", False)
+            ref_model.eval()
+            try:
+                reference = self._evaluate(ref_model, ref_tokenizer, wanted)
+            finally:
+                ref_model.train(was_training)
+        else:
+            reference = as_results(spec, "TOFU_EVAL.json", "retain_reference")
+        if retain_reference is None:
+            self._reference_results = reference
+        return reference
+
+    @staticmethod
+    def _add_aggregates(results: dict[str, Any], reference: Mapping[str, Any] | None, wanted: set[str]) -> None:
+        """Add OU's aggregate-only entries (forget_quality, model_utility, privleak) in place."""
+        from .results import reference_min_k_auc
+        from .tofu import model_utility_components, truth_ratio_values
+
+        if "forget_quality" in wanted and "forget_truth_ratio" in results:
+            value = None
+            if reference is not None:
+                try:
+                    reference_ratios = truth_ratio_values(reference, "forget")
+                except KeyError as err:
+                    raise ValueError(
+                        f"retain_reference has no per-example forget truth ratios ({err.args[0]}); pass "
+                        "the TOFU_EVAL.json of the retain model evaluated on the same forget split"
+                    ) from None
+                model_ratios = truth_ratio_values(results, "forget")
+                if len(reference_ratios) != len(model_ratios):
+                    raise ValueError(
+                        f"retain_reference has {len(reference_ratios)} forget truth ratios but this "
+                        f"evaluation has {len(model_ratios)}; evaluate both on the same forget split "
+                        "(and without `limit`)"
+                    )
+                value = M.forget_quality(model_ratios, reference_ratios)
+            results["forget_quality"] = {"agg_value": value}
+        if "model_utility" in wanted and all(k in results for k in _DEPENDENCIES["model_utility"]):
+            components = model_utility_components(results)
+            results["model_utility"] = {"agg_value": M.model_utility(list(components.values()))}
+        if "privleak" in wanted and "mia_min_k" in results:
+            ref_auc = reference_min_k_auc(reference, "retain_reference")
+            results["privleak"] = {"agg_value": M.privleak(results["mia_min_k"]["auc"], ref_auc)}
+
+    def _evaluate(self, model, tokenizer, wanted: set[str]) -> dict[str, Any]:
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        splits = {"forget", "retain", "ra", "wf"}
+        items = {s: self._items(tokenizer, s) for s in splits if any(m.startswith(s + "_") for m in wanted)}
+        if wanted & set(MEMORIZATION_METRICS):
+            items["forget"] = self._items(tokenizer, "forget")
+        mia_wanted = wanted & set(MIA_METRICS)
+        if mia_wanted:
+            items["forget"] = self._items(tokenizer, "forget")
+            items["holdout"] = self._items(tokenizer, "holdout")
+        timings["encode"] = time.perf_counter() - start
+
+        # ---- one scoring pass over every distinct example -------------------------------
+        to_score: list[EncodedExample] = []
+        vocab: list[bool] = []
+
+        def want(example: EncodedExample, vocab_stats: bool = False) -> None:
+            to_score.append(example)
+            vocab.append(vocab_stats)
+
+        minkpp = "mia_min_k_plus_plus" in mia_wanted
+        for split, split_items in items.items():
+            for item in split_items:
+                want(item.answer, minkpp and split in ("forget", "holdout"))
+                if item.paraphrase is not None and f"{split}_Q_A_PARA_Prob" in wanted:
+                    want(item.paraphrase)
+                if f"{split}_Q_A_PERT_Prob" in wanted:
+                    for p in item.perturbed:
+                        want(p)
+        start = time.perf_counter()
+        scored = self._score(model, tokenizer, to_score, vocab)
+        timings["score"] = time.perf_counter() - start
+        lookup = {e.key: s for e, s in zip(to_score, scored)}
+
+        # ---- generation for ROUGE --------------------------------------------------------
+        rouge_splits = [s for s in ("forget", "retain", "ra", "wf") if f"{s}_Q_A_ROUGE" in wanted]
+        prompts = [item.answer.prompt_ids for s in rouge_splits for item in items[s]]
+        start = time.perf_counter()
+        generations = self._generate(model, tokenizer, prompts)
+        timings["generate"] = time.perf_counter() - start
+        gen_by_prompt = {p: g for p, g in zip(prompts, generations)}
+
+        results: dict[str, Any] = {}
+        start = time.perf_counter()
+        for split in ("forget", "retain", "ra", "wf"):
+            if split in items:
+                self._split_metrics(results, split, items[split], lookup, gen_by_prompt, tokenizer, wanted)
+        if wanted & set(MEMORIZATION_METRICS):
+            self._memorization(results, items["forget"], lookup, wanted)
+        timings["aggregate"] = time.perf_counter() - start
+        if mia_wanted:
+            self._mia(results, model, tokenizer, items["forget"], items["holdout"], lookup, mia_wanted, timings)
+        self.last_timings = timings
+        return dict(sorted(results.items()))
+
+    # ------------------------------------------------------------ engine calls
+    def _pad_id(self, tokenizer) -> int:
+        return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def _score(self, model, tokenizer, examples: list[EncodedExample], vocab: list[bool]) -> list[SequenceScores]:
+        from .engine import unique_in_order
+
+        first, slot = unique_in_order([e.key for e in examples])
+        unique = [examples[i] for i in first]
+        unique_vocab = [False] * len(unique)
+        for i, s in enumerate(slot):
+            unique_vocab[s] = unique_vocab[s] or vocab[i]
+        # longest first, so that shards get similar work
+        order = sorted(range(len(unique)), key=lambda i: -len(unique[i].input_ids))
+        pad_id = self._pad_id(tokenizer)
+
+        def run(indices: list[int]) -> list[SequenceScores]:
+            return score_examples(
+                model,
+                [unique[i] for i in indices],
+                batch_size=self.batch_size,
+                pad_token_id=pad_id,
+                vocab_stats=[unique_vocab[i] for i in indices],
+                vocab_chunk_size=self.vocab_chunk_size,
+            )
+
+        ordered = distributed_map(run, order, self.distributed)
+        by_unique: list[SequenceScores | None] = [None] * len(unique)
+        for i, s in zip(order, ordered):
+            by_unique[i] = s
+        return [by_unique[s] for s in slot]
+
+    def _generate(self, model, tokenizer, prompts: list[tuple[int, ...]]):
+        unique = list(dict.fromkeys(prompts))
+        unique.sort(key=len, reverse=True)
+
+        def run(chunk):
+            return generate_greedy(
+                model,
+                tokenizer,
+                chunk,
+                max_new_tokens=self.max_new_tokens,
+                batch_size=self.generation_batch_size,
+            )
+
+        gens = dict(zip(unique, distributed_map(run, unique, self.distributed)))
+        return [gens[p] for p in prompts]
+
+    # --------------------------------------------------------- per-metric views
+    def _split_metrics(self, results, split, items, lookup, gen_by_prompt, tokenizer, wanted) -> None:
+        answers = [lookup[i.answer.key] for i in items]
+        if f"{split}_Q_A_Prob" in wanted:
+            results[f"{split}_Q_A_Prob"] = _prob_entry(answers)
+        if f"{split}_Q_A_PARA_Prob" in wanted:
+            results[f"{split}_Q_A_PARA_Prob"] = _prob_entry([lookup[i.paraphrase.key] for i in items])
+        if f"{split}_Q_A_PERT_Prob" in wanted:
+            results[f"{split}_Q_A_PERT_Prob"] = _multi_prob_entry([[lookup[p.key] for p in i.perturbed] for i in items])
+        if f"{split}_Q_A_ROUGE" in wanted:
+            per = []
+            for item in items:
+                gen = gen_by_prompt[item.answer.prompt_ids]
+                truth = decode_ground_truth(tokenizer, item.answer)
+                per.append(
+                    {
+                        **M.rouge_scores(truth, gen.text),
+                        "input": decode_prompt(tokenizer, item.answer),
+                        "ground_truth": truth,
+                        "generation": gen.text,
+                    }
+                )
+            results[f"{split}_Q_A_ROUGE"] = {
+                "agg_value": M.mean_score([p["rougeL_recall"] for p in per]),
+                "value_by_index": _index(per),
+            }
+        if split in ("ra", "wf") and f"{split}_Q_A_Prob_normalised" in wanted:
+            per = [
+                {"prob": M.normalised_probability(a.prob, [lookup[p.key].prob for p in item.perturbed])}
+                for a, item in zip(answers, items)
+            ]
+            results[f"{split}_Q_A_Prob_normalised"] = {
+                "agg_value": M.mean_score([p["prob"] for p in per]),
+                "value_by_index": _index(per),
+            }
+        tr_key = "forget_truth_ratio" if split == "forget" else f"{split}_Truth_Ratio"
+        if tr_key in wanted:
+            correct = [lookup[(i.paraphrase or i.answer).key].avg_loss for i in items]
+            wrong = [[lookup[p.key].avg_loss for p in i.perturbed] for i in items]
+            ratios = M.truth_ratios(correct, wrong)
+            aggregator = "closer_to_1_better" if split == "forget" else "true_better"
+            results[tr_key] = {
+                "agg_value": M.aggregate_truth_ratio(ratios, aggregator),
+                "value_by_index": _index([{"score": float(r)} for r in ratios]),
+            }
+
+    def _memorization(self, results, items, lookup, wanted) -> None:
+        trimmed = [lookup[i.answer.key].without_last() for i in items]
+        if "exact_memorization" in wanted:
+            per = [{"score": M.exact_memorization(s.predictions, s.targets)} for s in trimmed]
+            results["exact_memorization"] = {
+                "agg_value": M.mean_score([p["score"] for p in per]),
+                "value_by_index": _index(per),
+            }
+        if "extraction_strength" in wanted:
+            per = [{"score": M.extraction_strength(s.predictions, s.targets)} for s in trimmed]
+            results["extraction_strength"] = {
+                "agg_value": M.mean_score([p["score"] for p in per]),
+                "value_by_index": _index(per),
+            }
+
+    def _mia(self, results, model, tokenizer, forget, holdout, lookup, wanted, timings) -> None:
+        sides = {"forget": forget, "holdout": holdout}
+        scores = {side: [lookup[i.answer.key] for i in its] for side, its in sides.items()}
+        per_attack: dict[str, dict[str, list[float]]] = {}
+        if "mia_loss" in wanted:
+            per_attack["mia_loss"] = {side: [M.loss_score(s.avg_loss) for s in ss] for side, ss in scores.items()}
+        if "mia_zlib" in wanted:
+            per_attack["mia_zlib"] = {
+                side: [M.zlib_score(s.avg_loss, decode_target(tokenizer, i.answer)) for s, i in zip(scores[side], its)]
+                for side, its in sides.items()
+            }
+        if "mia_min_k" in wanted:
+            per_attack["mia_min_k"] = {
+                side: [M.min_k_score(s.without_last().log_probs, k=self.mia_k) for s in ss] for side, ss in scores.items()
+            }
+        if "mia_min_k_plus_plus" in wanted:
+            per_attack["mia_min_k_plus_plus"] = {
+                side: [_min_k_pp(s, self.mia_k) for s in ss] for side, ss in scores.items()
+            }
+        if "mia_reference" in wanted:
+            start = time.perf_counter()
+            examples = [i.answer for its in sides.values() for i in its]
+            ref = dict(zip([e.key for e in examples], self._score(self.reference_model, tokenizer, examples, [False] * len(examples))))
+            per_attack["mia_reference"] = {
+                side: [M.reference_score(s.avg_loss, ref[i.answer.key].avg_loss) for s, i in zip(scores[side], its)]
+                for side, its in sides.items()
+            }
+            timings["reference"] = time.perf_counter() - start
+        if "mia_gradnorm" in wanted:
+            start = time.perf_counter()
+            examples = [i.answer for its in sides.values() for i in its]
+            unique = list({e.key: e for e in examples}.values())
+            norms = distributed_map(lambda xs: gradient_norms(model, xs, p=self.gradnorm_p), unique, self.distributed)
+            by_key = {e.key: n for e, n in zip(unique, norms)}
+            per_attack["mia_gradnorm"] = {side: [by_key[i.answer.key] for i in its] for side, its in sides.items()}
+            timings["gradnorm"] = time.perf_counter() - start
+        for name, sides_scores in per_attack.items():
+            results[name] = _mia_entry(sides_scores["forget"], sides_scores["holdout"])
+
+
+def _is_model_like(obj: Any) -> bool:
+    """A model, or a ``(model, tokenizer)`` pair (as opposed to a path or a results dict)."""
+    if isinstance(obj, tuple) and len(obj) == 2:
+        obj = obj[0]
+    try:
+        import torch
+
+        return isinstance(obj, torch.nn.Module)
+    except ImportError:  # pragma: no cover
+        return False
