@@ -8,28 +8,8 @@ from datasets import Dataset
 
 from trl_unlearn.testing import make_model, make_tokenizer
 
-CITIES = ["paris", "london", "rome", "tokyo", "cairo", "lima", "oslo"]
-
-
-def qa_rows(n: int, offset: int = 0) -> list[dict[str, str]]:
-    """Fictitious QA pairs whose answers differ in length (so token- and example-means differ)."""
-    rows = []
-    for i in range(offset, offset + n):
-        extra = " and wrote the red book" * (i % 3)
-        rows.append({"question": f"Where was author{i} born?", "answer": f"author{i} was born in {CITIES[i % 7]}{extra}."})
-    return rows
-
-
-COLORS = ["red", "blue", "green"]
-
-
-def retain_rows(n: int, offset: int = 100) -> list[dict[str, str]]:
-    """Retain QA pairs about a different subject than :func:`qa_rows`."""
-    rows = []
-    for i in range(offset, offset + n):
-        extra = " in the city of " + CITIES[i % 7] if i % 2 else ""
-        rows.append({"question": f"What color does writer{i} like?", "answer": f"writer{i} likes {COLORS[i % 3]}{extra}."})
-    return rows
+from trl_unlearn.testing import forget_qa_rows as qa_rows  # noqa: E402,F401
+from trl_unlearn.testing import retain_qa_rows as retain_rows  # noqa: E402,F401
 
 
 def make_setup(n_forget: int = 8, n_retain: int = 12, seed: int = 0):

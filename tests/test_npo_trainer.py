@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from datasets import Dataset
 
 from trl_unlearn import NPOConfig, NPOTrainer
-from trl_unlearn.testing import make_model
+from trl_unlearn.testing import make_model, mean_token_log_prob, memorisation_task
 
-from ._helpers import config_kwargs, make_setup, qa_rows, retain_rows
+from ._helpers import config_kwargs, make_setup
 
 
 def _hand_seq_logp(model, prompt_ids, completion_ids):
@@ -118,32 +117,13 @@ def test_gradient_accumulation_equals_big_batch():
     assert t_acc.state.log_history[0]["loss"] == pytest.approx(t_big.state.log_history[0]["loss"], rel=1e-5)
 
 
-def _mean_logp(trainer, dataset):
-    data = trainer.forget_data if dataset == "forget" else trainer.retain_data
-    model = trainer.model.eval()
-    total = 0.0
-    for row in data:
-        total += _hand_seq_logp(model, row["prompt_ids"], row["completion_ids"]) / len(row["completion_ids"])
-    return total / len(data)
-
-
 def test_training_forgets_forget_set_and_keeps_retain_set():
-    tok, model, forget, retain = make_setup(n_forget=8, n_retain=12)
-    # first teach the tiny model both sets, so there is something to forget
-    from trl_unlearn.data import pad_prompt_completion, prepare_dataset
-
-    taught = prepare_dataset(Dataset.from_list(qa_rows(8) + retain_rows(12)), tok, name="sft", max_length=64)
-    batch = pad_prompt_completion(taught["prompt_ids"], taught["completion_ids"], tok.pad_token_id)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    torch.manual_seed(0)
-    for _ in range(60):
-        loss = model(**batch).loss
-        opt.zero_grad(), loss.backward(), opt.step()
+    tok, model, forget, retain = memorisation_task()
     trainer = NPOTrainer(model, NPOConfig(**config_kwargs(num_train_epochs=6, learning_rate=1e-3, beta=0.5)),
                          forget_dataset=forget, retain_dataset=retain, processing_class=tok)
-    before = (_mean_logp(trainer, "forget"), _mean_logp(trainer, "retain"))
+    before = (mean_token_log_prob(trainer.model, trainer.forget_data), mean_token_log_prob(trainer.model, trainer.retain_data))
     trainer.train()
-    after = (_mean_logp(trainer, "forget"), _mean_logp(trainer, "retain"))
+    after = (mean_token_log_prob(trainer.model, trainer.forget_data), mean_token_log_prob(trainer.model, trainer.retain_data))
     # measured: forget -0.10 -> -2.10 nats/token, retain -0.125 -> -0.135
     assert after[0] < before[0] - 1.0, (before, after)  # forget log-likelihood per token falls a lot
     assert abs(after[1] - before[1]) < 0.1, (before, after)  # retain stays close

@@ -149,6 +149,54 @@ def dipo_margin_per_token(
     return ((log_p_plus.exp() - log_p_minus.exp()) * log_ratio).sum(-1)
 
 
+def dipo_position_terms(
+    source_logits: torch.Tensor,
+    policy_logits: torch.Tensor,
+    reference_logits: torch.Tensor,
+    strength: float,
+    top_k: int | None = None,
+    probability_threshold: float | None = None,
+) -> dict[str, torch.Tensor]:
+    """Everything DiPO needs at a set of positions, from their logits (SPEC §2.1).
+
+    Parameters
+    ----------
+    source_logits : torch.Tensor
+        ``[..., vocab]`` logits the preference pair is built from (reference, or detached policy).
+    policy_logits : torch.Tensor
+        ``[..., vocab]`` policy logits (carry the gradient).
+    reference_logits : torch.Tensor
+        ``[..., vocab]`` reference logits.
+    strength, top_k, probability_threshold
+        See :func:`preference_distributions`.
+
+    Returns
+    -------
+    dict of torch.Tensor, each ``[...]``
+        ``margin`` (``kl_policy − kl_reference``, differentiable), ``kl_policy``
+        (``KL(p⁻‖π_θ) − KL(p⁺‖π_θ)``), ``kl_reference`` (``KL(p⁻‖π_ref) − KL(p⁺‖π_ref)``) and
+        ``set_mass`` (policy probability mass on the high-confidence set).
+    """
+    with torch.no_grad():
+        log_p_minus, log_p_plus, in_set = preference_distributions(source_logits, strength, top_k, probability_threshold)
+        p_minus, p_plus = log_p_minus.exp(), log_p_plus.exp()
+        weight = p_plus - p_minus
+        # Σ p⁻ log p⁻ − Σ p⁺ log p⁺: the part of both KL differences that does not involve the model
+        entropy_gap = (p_minus * log_p_minus).sum(-1) - (p_plus * log_p_plus).sum(-1)
+        reference_term = (weight * F.log_softmax(reference_logits.float(), dim=-1)).sum(-1)
+        del log_p_minus, log_p_plus, p_minus, p_plus
+    policy_logp = F.log_softmax(policy_logits.float(), dim=-1)
+    policy_term = (weight * policy_logp).sum(-1)
+    with torch.no_grad():
+        set_mass = (policy_logp.detach().exp() * in_set).sum(-1)
+    return {
+        "margin": policy_term - reference_term,
+        "kl_policy": (entropy_gap + policy_term).detach(),
+        "kl_reference": entropy_gap + reference_term,
+        "set_mass": set_mass,
+    }
+
+
 def dipo_loss(margin: torch.Tensor, beta: float) -> torch.Tensor:
     """DiPO forget loss per example: ``-(2/β) · log σ(β · m)``."""
     return -(2.0 / beta) * F.logsigmoid(beta * margin)

@@ -110,3 +110,76 @@ def fictitious_qa(n: int = 8, offset: int = 0) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+_CITIES = ["paris", "london", "rome", "tokyo", "cairo", "lima", "oslo"]
+_COLORS = ["red", "blue", "green"]
+
+
+def forget_qa_rows(n: int, offset: int = 0) -> list[dict[str, str]]:
+    """Fictitious 'where was authorN born' QA pairs of varied answer length (the forget subject)."""
+    rows = []
+    for i in range(offset, offset + n):
+        extra = " and wrote the red book" * (i % 3)
+        rows.append(
+            {"question": f"Where was author{i} born?", "answer": f"author{i} was born in {_CITIES[i % 7]}{extra}."}
+        )
+    return rows
+
+
+def retain_qa_rows(n: int, offset: int = 100) -> list[dict[str, str]]:
+    """Fictitious 'what color does writerN like' QA pairs (a different subject, to be kept)."""
+    rows = []
+    for i in range(offset, offset + n):
+        extra = " in the city of " + _CITIES[i % 7] if i % 2 else ""
+        rows.append(
+            {"question": f"What color does writer{i} like?", "answer": f"writer{i} likes {_COLORS[i % 3]}{extra}."}
+        )
+    return rows
+
+
+def memorisation_task(n_forget: int = 8, n_retain: int = 12, steps: int = 60, seed: int = 0):
+    """A tiny model that has memorised a small fictitious QA set: the unlearning test bed.
+
+    Returns
+    -------
+    tokenizer, model, forget, retain
+        ``forget``/``retain`` are ``datasets.Dataset`` with ``question``/``answer`` columns; the model
+        was trained (AdamW, lr 1e-2, full batch) for ``steps`` steps on both.
+    """
+    import torch
+    from datasets import Dataset
+
+    from .data import pad_prompt_completion, prepare_dataset
+
+    forget_rows, retain_rows_ = forget_qa_rows(n_forget), retain_qa_rows(n_retain)
+    tokenizer = make_tokenizer([r["question"] + " " + r["answer"] for r in forget_rows + retain_rows_])
+    model = make_model(tokenizer, seed=seed)
+    taught = prepare_dataset(Dataset.from_list(forget_rows + retain_rows_), tokenizer, name="memorise", max_length=64)
+    batch = pad_prompt_completion(taught["prompt_ids"], taught["completion_ids"], tokenizer.pad_token_id)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    torch.manual_seed(seed)
+    for _ in range(steps):
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return tokenizer, model, Dataset.from_list(forget_rows), Dataset.from_list(retain_rows_)
+
+
+def mean_token_log_prob(model, tokenized) -> float:
+    """Mean over examples of the per-token completion log-probability (one unpadded pass each)."""
+    import torch
+
+    from .ops import sequence_log_probs
+
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for row in tokenized:
+            ids = torch.tensor([list(row["prompt_ids"]) + list(row["completion_ids"])])
+            labels = ids.clone()
+            labels[0, : len(row["prompt_ids"])] = -100
+            logp, n = sequence_log_probs(model(input_ids=ids).logits, labels)
+            total += (logp / n).item()
+    return total / len(tokenized)

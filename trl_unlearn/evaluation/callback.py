@@ -26,6 +26,9 @@ from transformers import TrainerCallback
 logger = logging.getLogger(__name__)
 
 
+_CONTROL_FLAGS = ("should_log", "should_evaluate", "should_save")
+
+
 def _unwrap(model):
     """The bare model behind DDP / ``torch.compile`` wrappers (PEFT models are kept)."""
     while True:
@@ -57,8 +60,9 @@ class UnlearningEvalCallback(TrainerCallback):
         Defaults to the trainer's ``processing_class``.
     eval_on_start : bool
         Also evaluate before the first step (the "before unlearning" point of a curve).
-    metric_key_prefix : str
-        Prefix of the logged keys (``eval_tofu`` -> ``eval_tofu_model_utility``).
+    metric_key_prefix : str, optional
+        Prefix of the logged keys (``eval_tofu`` -> ``eval_tofu_model_utility``); default
+        ``"eval_" + evaluator.benchmark.lower()`` (``eval_tofu``, ``eval_muse``).
     save_dir : str, optional
         If set, the main process writes ``<save_dir>/step-<N>/TOFU_EVAL.json`` and
         ``TOFU_SUMMARY.json`` after each evaluation.
@@ -81,7 +85,7 @@ class UnlearningEvalCallback(TrainerCallback):
         trainer=None,
         tokenizer=None,
         eval_on_start: bool = False,
-        metric_key_prefix: str = "eval_tofu",
+        metric_key_prefix: str | None = None,
         save_dir: str | os.PathLike | None = None,
     ):
         if eval_steps is not None and eval_steps < 1:
@@ -95,6 +99,8 @@ class UnlearningEvalCallback(TrainerCallback):
         self.retain_reference = retain_reference
         self.trainer = trainer
         self.tokenizer = tokenizer
+        if metric_key_prefix is None:
+            metric_key_prefix = "eval_" + str(getattr(evaluator, "benchmark", "TOFU")).lower()
         self.metric_key_prefix = metric_key_prefix
         self.save_dir = save_dir
         self.history: list[dict[str, Any]] = []
@@ -106,17 +112,17 @@ class UnlearningEvalCallback(TrainerCallback):
     # ----------------------------------------------------------------- events
     def on_train_begin(self, args, state, control, **kwargs):
         if self.eval_on_start:
-            self._run(args, state, kwargs)
+            self._run(args, state, control, kwargs)
         return control
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.eval_steps and state.global_step > 0 and state.global_step % self.eval_steps == 0:
-            self._run(args, state, kwargs)
+            self._run(args, state, control, kwargs)
         return control
 
     def on_epoch_end(self, args, state, control, **kwargs):
         if self.evaluate_on_epoch_end:
-            self._run(args, state, kwargs)
+            self._run(args, state, control, kwargs)
         return control
 
     # ------------------------------------------------------------------ work
@@ -148,7 +154,7 @@ class UnlearningEvalCallback(TrainerCallback):
         summary = self.evaluator.summarize(results, reference)
         return results, summary
 
-    def _run(self, args, state, kwargs) -> None:
+    def _run(self, args, state, control, kwargs) -> None:
         if self._last_step == state.global_step:
             return
         self._last_step = state.global_step
@@ -159,7 +165,12 @@ class UnlearningEvalCallback(TrainerCallback):
         self.latest_results = results
         self.history.append({"step": state.global_step, "epoch": state.epoch, "summary": summary})
         logs = {f"{self.metric_key_prefix}_{k}": float(v) for k, v in summary.items() if v is not None}
+        # `Trainer.log` resets `control.should_log`: keep the trainer's own pending decisions
+        pending = {k: getattr(control, k) for k in _CONTROL_FLAGS}
         self._log(state, logs)
+        for target in (control, getattr(self.trainer, "control", control)):
+            for k, v in pending.items():
+                setattr(target, k, getattr(target, k) or v)
         self._record_eval_results(summary)
         if self.save_dir is not None and state.is_world_process_zero:
             self._save(results, summary, state.global_step)

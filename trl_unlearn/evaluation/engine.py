@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..ops import IGNORE_INDEX, score_sequences
-from .prompts import EncodedExample
+from .prompts import EncodedExample, decode_text
 
 logger = logging.getLogger(__name__)
 
@@ -222,19 +222,19 @@ def _score_batch(
     input_ids, attention_mask, labels = input_ids.to(device), attention_mask.to(device), labels.to(device)
     log_probs, mask, logits = score_sequences(model, input_ids, attention_mask, labels)
     shifted_logits = logits[:, :-1, :]
-    predictions = shifted_logits.argmax(dim=-1)
     targets = labels[:, 1:]
     out = []
     for row, wants_vocab in enumerate(need_vocab):
         where = mask[row]
+        scored_logits = shifted_logits[row][where]  # [labelled tokens, vocab]
         mean = var = None
         if wants_vocab:
-            mean_t, var_t = vocab_log_prob_moments(shifted_logits[row][where], chunk_size)
+            mean_t, var_t = vocab_log_prob_moments(scored_logits, chunk_size)
             mean, var = mean_t.cpu().numpy(), var_t.cpu().numpy()
         out.append(
             SequenceScores(
                 log_probs=log_probs[row][where].float().cpu().numpy(),
-                predictions=predictions[row][where].cpu().numpy().astype(np.int64),
+                predictions=scored_logits.argmax(dim=-1).cpu().numpy().astype(np.int64),
                 targets=targets[row][where].cpu().numpy().astype(np.int64),
                 vocab_mean=mean,
                 vocab_var=var,
@@ -376,7 +376,7 @@ def _generate_batch(
             if token in eos_ids:
                 ids = ids[: j + 1]
                 break
-        text = tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+        text = decode_text(tokenizer, ids)
         generations.append(Generation(text=cut_at_stops(text, eos_text + list(stop_strings)), token_ids=tuple(ids)))
     return generations
 
@@ -520,3 +520,214 @@ def distributed_map(fn: Callable[[list], list], items: Sequence, mode: str = "sh
         torch.distributed.broadcast_object_list(box, src=0)
         return box[0]
     raise ValueError(f"mode must be 'shard' or 'main', got {mode!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# long-sequence scoring (MUSE raw text): logits a chunk of positions at a time
+#
+# Added for the MUSE evaluator; nothing above depends on it. `score_examples` keeps a full
+# `[batch, length, vocab]` logits tensor per batch (and float32 temporaries of it); for
+# 2048-token texts that dominates memory. `score_examples_chunked` returns the same
+# `SequenceScores` while never holding more than `[position_chunk_size, vocab]` logits: it runs
+# the model's decoder once per batch and applies the LM head to the hidden states of the
+# labelled positions chunk by chunk, reusing `ops.gather_log_probs` and
+# `vocab_log_prob_moments` for the numbers.
+# --------------------------------------------------------------------------------------------
+#: Config attributes that put a transformation between the LM head and the logits (Gemma-2
+#: soft-capping, Cohere/Granite scaling, ...). A model with one of them set to a non-neutral
+#: value is scored through its full forward pass instead.
+LOGIT_TRANSFORM_ATTRIBUTES = (
+    "final_logit_softcapping",
+    "logit_scale",
+    "logits_scaling",
+    "lm_head_multiplier",
+    "output_multiplier_scale",
+)
+
+_PROBED: dict[int, tuple] = {}  # id(model) -> (weakref to the model, split reproduces its logits)
+
+
+def _neutral(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and value in (0, 1))
+
+
+def split_causal_lm(model, probe_ids: Sequence[int] | None = None):
+    """``(decoder, lm_head)`` of a causal LM whose logits are ``lm_head(decoder(...)[0])``, or ``None``.
+
+    Uses ``model.get_decoder()`` and ``model.get_output_embeddings()`` (PEFT models forward both
+    to the base model, LoRA layers included). Models with a logit transformation in their config
+    (:data:`LOGIT_TRANSFORM_ATTRIBUTES`) and PEFT prompt-learning models are refused. With
+    ``probe_ids``, the split is checked against the model's own forward pass on those tokens,
+    once per model object (the verdict is cached; the modules are looked up on every call).
+    """
+    config = getattr(model, "config", None)
+    if not all(_neutral(getattr(config, a, None)) for a in LOGIT_TRANSFORM_ATTRIBUTES):
+        return None
+    if getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False):
+        return None
+    try:
+        decoder, head = model.get_decoder(), model.get_output_embeddings()
+    except (AttributeError, NotImplementedError, TypeError):
+        return None
+    if decoder is None or head is None or decoder is model:
+        return None
+    split = (decoder, head)
+    if probe_ids is None:
+        return split
+    cached = _PROBED.get(id(model))
+    if cached is not None and cached[0]() is model:
+        return split if cached[1] else None
+    ok = _probe_split(model, split, probe_ids)
+    if not ok:
+        logger.info("%s: the LM-head split does not reproduce the logits; scoring with full logits", type(model).__name__)
+    import weakref
+
+    try:
+        _PROBED[id(model)] = (weakref.ref(model), ok)
+    except TypeError:  # pragma: no cover - modules are weak-referenceable
+        pass
+    return split if ok else None
+
+
+def _hidden_states(decoder, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    out = decoder(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    hidden = getattr(out, "last_hidden_state", None)
+    return hidden if hidden is not None else out[0]
+
+
+def _probe_split(model, split, probe_ids: Sequence[int]) -> bool:
+    from ..ops import forward_logits
+
+    decoder, head = split
+    ids = torch.tensor([list(probe_ids)[:16]], dtype=torch.long, device=model_device(model))
+    if ids.shape[1] == 0:
+        return False
+    mask = torch.ones_like(ids)
+    try:
+        with torch.inference_mode():
+            full = forward_logits(model, ids, mask)
+            mine = head(_hidden_states(decoder, ids, mask))
+    except Exception as err:  # noqa: BLE001 - any failure means "do not use the split"
+        logger.info("LM head split failed (%s); scoring with full logits", err)
+        return False
+    return mine.shape == full.shape and torch.allclose(mine.float(), full.float(), rtol=1e-3, atol=1e-3)
+
+
+def _score_batch_chunked(
+    split,
+    model,
+    examples: Sequence[EncodedExample],
+    need_vocab: Sequence[bool],
+    pad_token_id: int,
+    vocab_chunk_size: int,
+    position_chunk_size: int,
+) -> list[SequenceScores]:
+    from ..ops import gather_log_probs
+
+    decoder, head = split
+    device = model_device(model)
+    input_ids, attention_mask = pad_batch([e.input_ids for e in examples], pad_token_id, "right")
+    labels, _ = pad_batch([e.labels for e in examples], IGNORE_INDEX, "right")
+    input_ids, attention_mask, labels = input_ids.to(device), attention_mask.to(device), labels.to(device)
+    hidden = _hidden_states(decoder, input_ids, attention_mask)  # [batch, length, hidden]
+    targets = labels[:, 1:]  # the hidden state at t predicts the label at t + 1
+    out = []
+    for row, wants_vocab in enumerate(need_vocab):
+        positions = (targets[row] != IGNORE_INDEX).nonzero().squeeze(-1)
+        log_probs, predictions, means, variances = [], [], [], []
+        for start in range(0, positions.numel(), position_chunk_size):
+            at = positions[start : start + position_chunk_size]
+            logits = head(hidden[row, at])  # [chunk, vocab]
+            chunk_targets = targets[row, at]
+            log_probs.append(gather_log_probs(logits.unsqueeze(0), chunk_targets.unsqueeze(0))[0])
+            predictions.append(logits.argmax(dim=-1))
+            if wants_vocab:
+                mean, var = vocab_log_prob_moments(logits, vocab_chunk_size)
+                means.append(mean)
+                variances.append(var)
+            del logits
+
+        def cat(parts, dtype):
+            return torch.cat(parts).cpu().numpy().astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+        out.append(
+            SequenceScores(
+                log_probs=cat(log_probs, np.float32),
+                predictions=cat(predictions, np.int64),
+                targets=targets[row, positions].cpu().numpy().astype(np.int64),
+                vocab_mean=cat(means, np.float32) if wants_vocab else None,
+                vocab_var=cat(variances, np.float32) if wants_vocab else None,
+            )
+        )
+    return out
+
+
+def score_examples_chunked(
+    model,
+    examples: Sequence[EncodedExample],
+    *,
+    batch_size: int = 4,
+    pad_token_id: int = 0,
+    vocab_stats: bool | Sequence[bool] = False,
+    vocab_chunk_size: int = 512,
+    position_chunk_size: int = 512,
+) -> list[SequenceScores]:
+    """:func:`score_examples` for long sequences: logits computed ``position_chunk_size`` positions at a time.
+
+    Same inputs, outputs, de-duplication and length bucketing as :func:`score_examples`; the
+    model's decoder runs once per batch and its LM head is applied only to the hidden states of
+    labelled positions, one chunk at a time, so peak memory is the ``[batch, length, hidden]``
+    hidden states plus one ``[position_chunk_size, vocab]`` logits block, never a
+    ``[batch, length, vocab]`` tensor. Models whose logits are not ``lm_head(hidden)``
+    (:func:`split_causal_lm` returns ``None``) fall back to :func:`score_examples`' full-logits
+    path.
+
+    Parameters
+    ----------
+    model : PreTrainedModel
+        A causal LM in eval mode.
+    examples : sequence of EncodedExample
+        What to score (raw-text examples label every token after the first).
+    batch_size : int
+        Sequences per decoder pass.
+    pad_token_id : int
+        Padding id.
+    vocab_stats : bool or sequence of bool
+        Min-k%++ moments for all examples or per example.
+    vocab_chunk_size : int
+        Positions per chunk of the vocabulary-moment computation.
+    position_chunk_size : int
+        Positions whose logits exist at a time.
+
+    Returns
+    -------
+    list of SequenceScores
+        One per input example, in input order.
+    """
+    if not examples:
+        return []
+    if position_chunk_size < 1:
+        raise ValueError(f"position_chunk_size must be >= 1, got {position_chunk_size}")
+    wants = [bool(vocab_stats)] * len(examples) if isinstance(vocab_stats, bool) else [bool(v) for v in vocab_stats]
+    if len(wants) != len(examples):
+        raise ValueError("vocab_stats must be a bool or one bool per example")
+    first, slot = unique_in_order([e.key for e in examples])
+    unique = [examples[i] for i in first]
+    unique_wants = [False] * len(unique)
+    for i, s in enumerate(slot):
+        unique_wants[s] = unique_wants[s] or wants[i]
+    split = split_causal_lm(model, probe_ids=max((e.input_ids for e in unique), key=len))
+    results: list[SequenceScores | None] = [None] * len(unique)
+    with torch.inference_mode():
+        for batch in length_batches([len(e.input_ids) for e in unique], batch_size):
+            batch_examples = [unique[i] for i in batch]
+            batch_wants = [unique_wants[i] for i in batch]
+            if split is None:
+                scored = _score_batch(model, batch_examples, batch_wants, pad_token_id, vocab_chunk_size)
+            else:
+                scored = _score_batch_chunked(
+                    split, model, batch_examples, batch_wants, pad_token_id, vocab_chunk_size, position_chunk_size
+                )
+            for i, s in zip(batch, scored):
+                results[i] = s
+    return [results[s] for s in slot]

@@ -266,18 +266,42 @@ def encode_example(
     return EncodedExample(prompt_ids=tuple(prompt), input_ids=tuple(full), labels=tuple(labels))
 
 
+_CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+             (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))  # fmt: skip
+
+
+def clean_up_tokenization(text: str) -> str:
+    """The classic ``transformers`` clean-up of decoded text (``"Mammadov ,"`` -> ``"Mammadov,"``).
+
+    ``transformers`` 5 no longer applies it to BPE tokenizers, but OU's reference logs were
+    decoded with it, so the evaluator applies it itself wherever OU asked for it.
+    """
+    for old, new in _CLEAN_UP:
+        text = text.replace(old, new)
+    return text
+
+
+def decode_text(tokenizer, ids, clean_up: bool | None = True) -> str:
+    """Decode without special tokens; ``clean_up=None`` follows the tokenizer's own setting."""
+    text = tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    if clean_up is None:
+        clean_up = bool(getattr(tokenizer, "clean_up_tokenization_spaces", False))
+    return clean_up_tokenization(text) if clean_up else text
+
+
 def decode_prompt(tokenizer, example: EncodedExample) -> str:
-    """The prompt as OU logs it (``input`` field): decoded without special tokens."""
-    return tokenizer.decode(list(example.prompt_ids), skip_special_tokens=True, clean_up_tokenization_spaces=True)
+    """The prompt as OU logs it (``input`` field): decoded without special tokens, cleaned up."""
+    return decode_text(tokenizer, example.prompt_ids)
 
 
 def decode_ground_truth(tokenizer, example: EncodedExample) -> str:
     """ROUGE ground truth as OU derives it: full text minus prompt text, both decoded, stripped."""
-    full_text = tokenizer.decode(list(example.input_ids), skip_special_tokens=True, clean_up_tokenization_spaces=True)
-    return full_text.replace(decode_prompt(tokenizer, example), "").strip()
+    return decode_text(tokenizer, example.input_ids).replace(decode_prompt(tokenizer, example), "").strip()
 
 
 def decode_target(tokenizer, example: EncodedExample) -> str:
-    """The labelled tokens decoded without special tokens (the text zlib compresses)."""
-    target = [t for t in example.labels if t != IGNORE_INDEX]
-    return tokenizer.decode(target, skip_special_tokens=True)
+    """The labelled tokens decoded without special tokens (the text zlib compresses).
+
+    OU decodes them with the tokenizer's default clean-up setting, so that is followed here.
+    """
+    return decode_text(tokenizer, [t for t in example.labels if t != IGNORE_INDEX], clean_up=None)

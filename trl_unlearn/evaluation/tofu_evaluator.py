@@ -74,14 +74,15 @@ ALL_METRICS = tuple(m for ms in SPLIT_METRICS.values() for m in ms) + MEMORIZATI
 
 #: Group names accepted in ``metrics=`` besides single metric names.
 METRIC_GROUPS = {
-    "forget": SPLIT_METRICS["forget"],
+    "forget": SPLIT_METRICS["forget"] + ("forget_quality",),
     "retain": SPLIT_METRICS["retain"],
     "ra": SPLIT_METRICS["ra"],
     "real_authors": SPLIT_METRICS["ra"],
     "wf": SPLIT_METRICS["wf"],
     "world_facts": SPLIT_METRICS["wf"],
     "memorization": MEMORIZATION_METRICS,
-    "mia": MIA_METRICS,
+    # mia_reference needs `reference_model=`: asked for by name, or by default when one is given
+    "mia": tuple(m for m in MIA_METRICS if m != "mia_reference") + ("privleak",),
 }
 
 # What a metric needs computed alongside it.
@@ -483,7 +484,7 @@ class TOFUEvaluator:
     def _evaluate(self, model, tokenizer, wanted: set[str]) -> dict[str, Any]:
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        splits = {"forget", "retain", "ra", "wf"}
+        splits = ("forget", "retain", "ra", "wf")  # ordered: every rank must build the same work list
         items = {s: self._items(tokenizer, s) for s in splits if any(m.startswith(s + "_") for m in wanted)}
         if wanted & set(MEMORIZATION_METRICS):
             items["forget"] = self._items(tokenizer, "forget")

@@ -1,0 +1,606 @@
+"""Run the MUSE benchmark on a model: :class:`MUSEEvaluator`.
+
+The MUSE counterpart of :class:`~trl_unlearn.evaluation.tofu_evaluator.TOFUEvaluator`, built
+from the same parts: examples are tokenised as open-unlearning (OU) does, the engine
+(:mod:`.engine`) scores every distinct sequence once and generates from every distinct prompt
+once, the per-example values come from the pure functions of :mod:`.metrics`, and the results
+are a ``MUSE_EVAL.json``-layout dict that :func:`trl_unlearn.evaluation.muse.summarize` (the code
+that reads OU's logs) aggregates.
+
+Which split feeds which metric (as in OU's ``configs/eval/muse_metrics``):
+
+=================================  ==============================================================
+``forget_verbmem_ROUGE``           ``verbmem/forget``: greedy continuation of ``prompt`` (128 new
+                                   tokens), ROUGE-L F1 against ``gt``
+``forget_knowmem_ROUGE``           ``knowmem/forget_qa`` with the ``forget_qa_icl`` pairs as
+                                   in-context examples (32 new tokens, stop strings), ROUGE-L F1
+``retain_knowmem_ROUGE``           ``knowmem/retain_qa`` with ``retain_qa_icl``, likewise
+``exact_memorization``,            ``verbmem/forget`` teacher-forced: ``prompt + " " + gt``, the
+``extraction_strength``            ``gt`` tokens labelled, the last labelled position dropped
+``mia_*``                          ``privleak/forget`` (members) vs ``privleak/holdout``: each text
+                                   tokenised with the tokenizer's special tokens (BOS), truncated
+                                   to ``max_length`` tokens after them, every token after the
+                                   first labelled
+``privleak``                       ``mia_min_k`` AUC against the retrain model's
+=================================  ==============================================================
+
+Tokenisation follows OU's ``CompletionDataset``: ``full = tokenizer(prefix + sep + text)`` and
+``prefix_ids = tokenizer(prefix)`` (special tokens added, e.g. Llama-2's BOS), ``full`` cut to
+``len(prefix_ids) + max_length`` tokens and the first ``max(len(prefix_ids), 1)`` positions
+unlabelled (no EOS is appended). For raw text the prefix is empty, so with a BOS-adding tokenizer
+the sequence is ``BOS + text[:max_length]`` with every text token labelled. Per-token metrics
+(Min-k%, Min-k%++, exact memorisation, extraction strength, gradnorm) drop the last labelled
+position, as OU's ``tokenwise_logprobs`` does for the longest row of a right-padded batch (OU keeps
+it for shorter rows, which makes its values depend on the batch; here they never do). Long texts
+are scored by :func:`~trl_unlearn.evaluation.engine.score_examples_chunked`, which never holds a
+``[batch, length, vocab]`` logits tensor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from ..ops import IGNORE_INDEX
+from . import metrics as M
+from .engine import (
+    SequenceScores,
+    distributed_map,
+    generate_greedy,
+    gradient_norms,
+    score_examples_chunked,
+    unique_in_order,
+)
+from .muse_data import MUSE_COLUMNS, check_corpus, load_muse_rows, muse_dataset_id
+from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, decode_target, encode_example
+from .tofu_evaluator import _index, _is_model_like, _mia_entry, _min_k_pp
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MUSEEvaluator",
+    "ALL_METRICS",
+    "METRIC_GROUPS",
+    "KNOWMEM_STOP_STRINGS",
+    "expand_metrics",
+    "encode_completion",
+    "encode_knowmem",
+    "completion_ground_truth",
+]
+
+ROUGE_METRICS = ("forget_verbmem_ROUGE", "forget_knowmem_ROUGE", "retain_knowmem_ROUGE")
+MEMORIZATION_METRICS = ("exact_memorization", "extraction_strength")
+MIA_METRICS = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus", "mia_gradnorm", "mia_reference")
+AGGREGATE_METRICS = ("privleak",)
+ALL_METRICS = ROUGE_METRICS + MEMORIZATION_METRICS + MIA_METRICS + AGGREGATE_METRICS
+
+#: Group names accepted in ``metrics=`` besides single metric names.
+METRIC_GROUPS = {
+    "verbmem": ("forget_verbmem_ROUGE",),
+    "knowmem": ("forget_knowmem_ROUGE", "retain_knowmem_ROUGE"),
+    "rouge": ROUGE_METRICS,
+    "memorization": MEMORIZATION_METRICS,
+    "mia": MIA_METRICS,
+}
+
+_DEPENDENCIES = {"privleak": ("mia_min_k",)}
+
+#: Where OU cuts MUSE knowledge-memorisation generations.
+KNOWMEM_STOP_STRINGS = ("\n\n", "\nQuestion", "Question:")
+
+# (subset, split) of every data source the evaluator reads, by a short name.
+_SOURCES = {
+    "verbmem": ("verbmem", "forget"),
+    "forget_qa": ("knowmem", "forget_qa"),
+    "forget_qa_icl": ("knowmem", "forget_qa_icl"),
+    "retain_qa": ("knowmem", "retain_qa"),
+    "retain_qa_icl": ("knowmem", "retain_qa_icl"),
+    "privleak_forget": ("privleak", "forget"),
+    "privleak_holdout": ("privleak", "holdout"),
+}
+_KNOWMEM = {"forget_knowmem_ROUGE": ("forget_qa", "forget_qa_icl"), "retain_knowmem_ROUGE": ("retain_qa", "retain_qa_icl")}
+
+
+def expand_metrics(requested: Iterable[str]) -> set[str]:
+    """Resolve metric/group names and add the metrics each one is computed from.
+
+    Raises
+    ------
+    ValueError
+        On an unknown name (the message lists the valid ones).
+    """
+    out: set[str] = set()
+    stack: list[str] = []
+    for name in requested:
+        if name in METRIC_GROUPS:
+            stack.extend(METRIC_GROUPS[name])
+        elif name in ALL_METRICS:
+            stack.append(name)
+        else:
+            raise ValueError(
+                f"unknown MUSE metric {name!r}; use metric names {list(ALL_METRICS)} or groups {sorted(METRIC_GROUPS)}"
+            )
+    while stack:
+        name = stack.pop()
+        if name not in out:
+            out.add(name)
+            stack.extend(_DEPENDENCIES.get(name, ()))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# tokenisation (OU's CompletionDataset / QADataset conventions)
+# --------------------------------------------------------------------------------------------
+def encode_completion(
+    tokenizer, prefix: str, text: str, max_length: int = 2048, insert_space: bool = False
+) -> EncodedExample:
+    """Tokenise a (prefix, text) pair the way OU's ``CompletionDataset`` does.
+
+    Parameters
+    ----------
+    tokenizer : PreTrainedTokenizerBase
+        Special tokens are added (Llama-2: BOS), as OU does.
+    prefix : str
+        Unscored context (verbmem ``prompt``; ``""`` for raw text).
+    text : str
+        The scored continuation (verbmem ``gt``; a privleak / raw ``text``).
+    max_length : int
+        Tokens kept after the prefix tokens.
+    insert_space : bool
+        Join prefix and text with a space (OU: verbmem yes, raw text no).
+
+    Returns
+    -------
+    EncodedExample
+        ``prompt_ids`` = the prefix tokens; ``input_ids`` = ``tokenizer(prefix + sep + text)`` cut
+        to ``len(prompt_ids) + max_length``; ``labels`` = ``input_ids`` with the first
+        ``max(len(prompt_ids), 1)`` positions masked (the first token is never scored).
+    """
+    if max_length < 1:
+        raise ValueError(f"max_length must be >= 1, got {max_length}")
+    full = list(tokenizer(prefix + (" " if insert_space else "") + text, add_special_tokens=True)["input_ids"])
+    prefix_ids = list(tokenizer(prefix, add_special_tokens=True)["input_ids"])
+    full = full[: len(prefix_ids) + max_length]
+    masked = min(max(len(prefix_ids), 1), len(full))
+    labels = [IGNORE_INDEX] * masked + full[masked:]
+    return EncodedExample(prompt_ids=tuple(prefix_ids), input_ids=tuple(full), labels=tuple(labels))
+
+
+def encode_knowmem(
+    tokenizer, row: Mapping[str, str], icl_rows: Sequence[Mapping[str, str]], fmt: PromptFormat
+) -> EncodedExample:
+    """A knowmem question with its in-context pairs, via :func:`~.prompts.encode_example`.
+
+    With OU's base-model format (:meth:`PromptFormat.question_answer`) the prompt reads
+    ``"Question: {q}\\nAnswer: {a}\\n\\n"`` per in-context pair, then ``"Question: {q}\\nAnswer: "``.
+    """
+    questions = [r["question"] for r in icl_rows] + [row["question"]]
+    answers = [r["answer"] for r in icl_rows] + [row["answer"]]
+    return encode_example(tokenizer, questions, answers, fmt)
+
+
+def completion_ground_truth(tokenizer, example: EncodedExample) -> str:
+    """ROUGE reference of a completion as OU derives it: the labelled tokens decoded, minus the
+    decoded prompt (a no-op unless the prompt text recurs), stripped."""
+    prompt = tokenizer.decode(list(example.prompt_ids), skip_special_tokens=True, clean_up_tokenization_spaces=True)
+    target = tokenizer.decode(
+        [t for t in example.labels if t != IGNORE_INDEX], skip_special_tokens=True, clean_up_tokenization_spaces=True
+    )
+    return target.replace(prompt, "").strip() if prompt else target.strip()
+
+
+# --------------------------------------------------------------------------------------------
+# evaluator
+# --------------------------------------------------------------------------------------------
+class MUSEEvaluator:
+    """The MUSE benchmark (Shi et al., 2024) as open-unlearning evaluates it.
+
+    Parameters
+    ----------
+    corpus : {"news", "books"}
+        MUSE-News (BBC articles) or MUSE-Books (Harry Potter).
+    data_dir : str or Path, optional
+        Local copy of the corpus, ``<data_dir>/<subset>/<split>.json`` (layout in
+        :mod:`trl_unlearn.evaluation.muse_data`). Without it the data is loaded from the Hub.
+    revision : str, optional
+        Hub revision of the dataset (older MUSE-Books revisions name the retain splits
+        ``retain2_qa`` / ``retain2``; both namings are handled).
+    prompt_format : PromptFormat, optional
+        Knowmem prompt style; default OU's base-model format
+        :meth:`PromptFormat.question_answer` (``"Question: ...\\nAnswer: "``, max length 512).
+    metrics : iterable of str, optional
+        OU metric names or groups (``"verbmem"``, ``"knowmem"``, ``"rouge"``, ``"memorization"``,
+        ``"mia"``); their inputs are added automatically. Default: everything OU's MUSE eval
+        reports (``mia_reference`` only with ``reference_model``).
+    retrain_reference : path, dict, model or (model, tokenizer), optional
+        The retrain model (trained on the retain data only) for ``privleak``: an OU
+        ``MUSE_EVAL.json`` (or its folder), a results dict of ours, or the model itself
+        (evaluated once on ``mia_min_k``, cached). Without it ``privleak`` uses an AUC of 0.5.
+    reference_model : PreTrainedModel, optional
+        Model for ``mia_reference`` (OU: the retrain model); scored with the evaluated
+        model's tokenizer.
+    batch_size : int
+        Sequences per scoring pass (2048-token texts: keep it small).
+    generation_batch_size : int, optional
+        Prompts per ``generate`` call (default ``batch_size``).
+    verbmem_max_new_tokens, knowmem_max_new_tokens : int
+        Generation budgets (OU: 128 and 32).
+    knowmem_stop_strings : sequence of str
+        Where knowmem generations stop and are cut (OU: ``"\\n\\n"``, ``"\\nQuestion"``,
+        ``"Question:"``).
+    max_length : int
+        Tokens kept after the prefix (privleak texts, verbmem ``gt``; OU: 2048).
+    mia_k : float
+        Fraction of tokens of Min-k% / Min-k%++ (OU: 0.4).
+    gradnorm_p : float
+        Norm of the gradnorm attack (OU: 2).
+    limit : int, optional
+        Use only the first ``limit`` rows of every evaluated split (in-context pairs are kept).
+    distributed : {"shard", "main"}
+        Under ``torch.distributed``: split the work across ranks, or compute on rank 0 and
+        broadcast. Every rank must call :meth:`evaluate`.
+    vocab_chunk_size : int
+        Positions per chunk of the Min-k%++ vocabulary statistics.
+    position_chunk_size : int
+        Positions whose logits exist at once while scoring.
+
+    Examples
+    --------
+    >>> evaluator = MUSEEvaluator("news", retrain_reference="MUSE-News_retrain/MUSE_EVAL.json")  # doctest: +SKIP
+    >>> results = evaluator.evaluate(model, tokenizer)                                          # doctest: +SKIP
+    >>> evaluator.summarize(results)["privleak"]                                                # doctest: +SKIP
+    """
+
+    #: Benchmark name, used by model cards and :class:`UnlearningEvalCallback`.
+    benchmark = "MUSE"
+
+    def __init__(
+        self,
+        corpus: str = "news",
+        data_dir: str | os.PathLike | None = None,
+        *,
+        revision: str | None = None,
+        prompt_format: PromptFormat | None = None,
+        metrics: Iterable[str] | None = None,
+        retrain_reference: Any = None,
+        reference_model: Any = None,
+        batch_size: int = 8,
+        generation_batch_size: int | None = None,
+        verbmem_max_new_tokens: int = 128,
+        knowmem_max_new_tokens: int = 32,
+        knowmem_stop_strings: Sequence[str] = KNOWMEM_STOP_STRINGS,
+        max_length: int = 2048,
+        mia_k: float = 0.4,
+        gradnorm_p: float = 2.0,
+        limit: int | None = None,
+        distributed: str = "shard",
+        vocab_chunk_size: int = 512,
+        position_chunk_size: int = 512,
+    ):
+        self.corpus = check_corpus(corpus)
+        self.data_dir = data_dir
+        self.revision = revision
+        self.prompt_format = prompt_format or PromptFormat.question_answer()
+        self.requested_metrics = None if metrics is None else expand_metrics(metrics)
+        self.retrain_reference = retrain_reference
+        self.reference_model = reference_model
+        self.batch_size = batch_size
+        self.generation_batch_size = generation_batch_size or batch_size
+        self.verbmem_max_new_tokens = verbmem_max_new_tokens
+        self.knowmem_max_new_tokens = knowmem_max_new_tokens
+        self.knowmem_stop_strings = tuple(knowmem_stop_strings)
+        self.max_length = max_length
+        self.mia_k = mia_k
+        self.gradnorm_p = gradnorm_p
+        self.limit = limit
+        if distributed not in ("shard", "main"):
+            raise ValueError(f"distributed must be 'shard' or 'main', got {distributed!r}")
+        self.distributed = distributed
+        self.vocab_chunk_size = vocab_chunk_size
+        self.position_chunk_size = position_chunk_size
+        #: Seconds spent per phase in the last :meth:`evaluate` call.
+        self.last_timings: dict[str, float] = {}
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._encoded: dict[tuple[int, str], list[EncodedExample]] = {}
+        self._tokenizers: dict[int, Any] = {}
+        self._reference_results: dict[str, Any] | None = None
+
+    @property
+    def dataset_id(self) -> str:
+        """Hub dataset of the corpus (``muse-bench/MUSE-News`` or ``muse-bench/MUSE-Books``)."""
+        return muse_dataset_id(self.corpus)
+
+    # ------------------------------------------------------------------ data
+    def rows(self, source: str) -> list[dict[str, Any]]:
+        """Raw rows of one data source (``"verbmem"``, ``"forget_qa"``, ``"forget_qa_icl"``,
+        ``"retain_qa"``, ``"retain_qa_icl"``, ``"privleak_forget"``, ``"privleak_holdout"``),
+        loaded once; ``limit`` applies except to in-context pairs."""
+        if source not in _SOURCES:
+            raise ValueError(f"unknown MUSE data source {source!r}; use one of {list(_SOURCES)}")
+        if source not in self._rows:
+            subset, split = _SOURCES[source]
+            limit = None if source.endswith("_icl") else self.limit
+            self._rows[source] = load_muse_rows(
+                self.corpus, subset, split, self.data_dir, self.revision, limit=limit, columns=MUSE_COLUMNS[subset]
+            )
+        return self._rows[source]
+
+    def examples(self, tokenizer, source: str) -> list[EncodedExample]:
+        """Tokenised examples of a data source (cached per tokenizer)."""
+        self._tokenizers[id(tokenizer)] = tokenizer  # keeps the id valid while cached
+        key = (id(tokenizer), source)
+        if key not in self._encoded:
+            rows = self.rows(source)
+            if source == "verbmem":
+                encoded = [encode_completion(tokenizer, r["prompt"], r["gt"], self.max_length, insert_space=True) for r in rows]
+            elif source.startswith("privleak"):
+                encoded = [encode_completion(tokenizer, "", r["text"], self.max_length) for r in rows]
+            else:
+                icl = self.rows(source + "_icl")
+                encoded = [encode_knowmem(tokenizer, r, icl, self.prompt_format) for r in rows]
+            self._encoded[key] = encoded
+        return self._encoded[key]
+
+    # --------------------------------------------------------------- metrics
+    def metrics_to_compute(self) -> set[str]:
+        """The metric keys :meth:`evaluate` will produce with the current options."""
+        if self.requested_metrics is None:
+            wanted = set(ALL_METRICS)
+            if self.reference_model is None:
+                wanted.discard("mia_reference")
+            return wanted
+        wanted = set(self.requested_metrics)
+        if "mia_reference" in wanted and self.reference_model is None:
+            raise ValueError("mia_reference needs `reference_model=` (OU: the retrain model); pass one or drop the metric")
+        return wanted
+
+    # -------------------------------------------------------------- evaluate
+    def evaluate(self, model, tokenizer, *, retrain_reference: Any = None, retain_reference: Any = None) -> dict[str, Any]:
+        """Evaluate ``model`` on MUSE.
+
+        Parameters
+        ----------
+        model : PreTrainedModel
+            The model under test (put in eval mode for the duration, then restored).
+        tokenizer : PreTrainedTokenizerBase
+            Its tokenizer.
+        retrain_reference : optional
+            Overrides the constructor's ``retrain_reference`` for this call (``retain_reference``
+            is accepted as an alias, the name TOFU and :class:`UnlearningEvalCallback` use).
+
+        Returns
+        -------
+        dict
+            Per-example values and aggregates in OU's ``MUSE_EVAL.json`` layout; accepted by
+            :func:`trl_unlearn.evaluation.muse.summarize` and
+            :func:`~trl_unlearn.evaluation.muse.save_results`.
+        """
+        override = retrain_reference if retrain_reference is not None else retain_reference
+        was_training = getattr(model, "training", False)
+        model.eval()
+        wanted = self.metrics_to_compute()
+        try:
+            results = self._evaluate(model, tokenizer, wanted, explicit=self.requested_metrics is not None)
+        finally:
+            model.train(was_training)
+        if "privleak" in wanted and "mia_min_k" in results:
+            from .results import reference_min_k_auc
+
+            reference = self.reference_results(tokenizer, override)
+            results["privleak"] = {
+                "agg_value": M.privleak(results["mia_min_k"]["auc"], reference_min_k_auc(reference, "retrain_reference"))
+            }
+        return dict(sorted(results.items()))
+
+    def summarize(self, results: Any, retrain_reference: Any = None, **kwargs) -> dict[str, float]:
+        """:func:`trl_unlearn.evaluation.muse.summarize` with this evaluator's retrain reference."""
+        from .muse import summarize
+
+        reference = retrain_reference if retrain_reference is not None else kwargs.pop("retain_reference", None)
+        if reference is None:
+            reference = self._reference_results
+        if reference is None and self.retrain_reference is not None and not _is_model_like(self.retrain_reference):
+            reference = self.retrain_reference
+        return summarize(results, reference, **kwargs)
+
+    @staticmethod
+    def save(results: Mapping[str, Any], folder: str | os.PathLike, summary: Mapping[str, float] | None = None) -> None:
+        """Write ``MUSE_EVAL.json`` (and ``MUSE_SUMMARY.json`` when ``summary`` is given) to ``folder``."""
+        from .muse import save_results, save_summary
+
+        os.makedirs(folder, exist_ok=True)
+        save_results(results, folder)
+        if summary is not None:
+            save_summary(summary, folder)
+
+    def reference_results(self, tokenizer=None, retrain_reference: Any = None) -> dict[str, Any] | None:
+        """The retrain reference as a results dict (a reference model is evaluated once and cached)."""
+        from .results import as_results
+
+        spec = retrain_reference if retrain_reference is not None else self.retrain_reference
+        if spec is None:
+            return None
+        if retrain_reference is None and self._reference_results is not None:
+            return self._reference_results
+        if _is_model_like(spec):
+            ref_model, ref_tokenizer = spec if isinstance(spec, tuple) else (spec, tokenizer)
+            if ref_tokenizer is None:
+                raise ValueError("evaluating a retrain reference model needs its tokenizer: pass (model, tokenizer)")
+            was_training = getattr(ref_model, "training", False)
+            ref_model.eval()
+            try:
+                reference = self._evaluate(ref_model, ref_tokenizer, {"mia_min_k"}, explicit=True)
+            finally:
+                ref_model.train(was_training)
+        else:
+            reference = as_results(spec, "MUSE_EVAL.json", "retrain_reference")
+        if retrain_reference is None:
+            self._reference_results = reference
+        return reference
+
+    # ------------------------------------------------------------ internals
+    def _evaluate(self, model, tokenizer, wanted: set[str], explicit: bool) -> dict[str, Any]:
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        mia_wanted = [m for m in MIA_METRICS if m in wanted]
+        if "mia_gradnorm" in mia_wanted and not explicit and not any(p.requires_grad for p in model.parameters()):
+            logger.warning("mia_gradnorm skipped: the model has no parameter with requires_grad=True")
+            mia_wanted.remove("mia_gradnorm")
+        memorization = [m for m in MEMORIZATION_METRICS if m in wanted]
+        verbmem = self.examples(tokenizer, "verbmem") if memorization or "forget_verbmem_ROUGE" in wanted else []
+        privleak = (
+            {side: self.examples(tokenizer, f"privleak_{side}") for side in ("forget", "holdout")} if mia_wanted else {}
+        )
+        knowmem = {m: self.examples(tokenizer, _KNOWMEM[m][0]) for m in ("forget_knowmem_ROUGE", "retain_knowmem_ROUGE") if m in wanted}
+        timings["encode"] = time.perf_counter() - start
+
+        # ---- one scoring pass over every distinct sequence (ordered: same work on every rank)
+        to_score: list[EncodedExample] = []
+        vocab: list[bool] = []
+        if memorization:
+            to_score += verbmem
+            vocab += [False] * len(verbmem)
+        minkpp = "mia_min_k_plus_plus" in mia_wanted
+        for side in ("forget", "holdout"):
+            for example in privleak.get(side, ()):
+                to_score.append(example)
+                vocab.append(minkpp)
+        start = time.perf_counter()
+        scored = self._score(model, tokenizer, to_score, vocab)
+        timings["score"] = time.perf_counter() - start
+        lookup = {e.key: s for e, s in zip(to_score, scored)}
+
+        # ---- generation ------------------------------------------------------------------------
+        results: dict[str, Any] = {}
+        start = time.perf_counter()
+        if "forget_verbmem_ROUGE" in wanted:
+            gens = self._generate(model, tokenizer, [e.prompt_ids for e in verbmem], self.verbmem_max_new_tokens, ())
+            truths = [completion_ground_truth(tokenizer, e) for e in verbmem]
+            results["forget_verbmem_ROUGE"] = _rouge_entry(tokenizer, verbmem, truths, gens)
+        for name, examples in knowmem.items():
+            gens = self._generate(
+                model, tokenizer, [e.prompt_ids for e in examples], self.knowmem_max_new_tokens, self.knowmem_stop_strings
+            )
+            truths = [decode_ground_truth(tokenizer, e) for e in examples]
+            results[name] = _rouge_entry(tokenizer, examples, truths, gens)
+        timings["generate"] = time.perf_counter() - start
+
+        if memorization:
+            trimmed = [lookup[e.key].without_last() for e in verbmem]
+            if "exact_memorization" in memorization:
+                per = [{"score": M.exact_memorization(s.predictions, s.targets)} for s in trimmed]
+                results["exact_memorization"] = {"agg_value": M.mean_score([p["score"] for p in per]), "value_by_index": _index(per)}
+            if "extraction_strength" in memorization:
+                per = [{"score": M.extraction_strength(s.predictions, s.targets)} for s in trimmed]
+                results["extraction_strength"] = {"agg_value": M.mean_score([p["score"] for p in per]), "value_by_index": _index(per)}
+        if mia_wanted:
+            self._mia(results, model, tokenizer, privleak, lookup, mia_wanted, timings)
+        self.last_timings = timings
+        return dict(sorted(results.items()))
+
+    def _pad_id(self, tokenizer) -> int:
+        return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def _score(self, model, tokenizer, examples: list[EncodedExample], vocab: list[bool]) -> list[SequenceScores]:
+        if not examples:
+            return []
+        first, slot = unique_in_order([e.key for e in examples])
+        unique = [examples[i] for i in first]
+        unique_vocab = [False] * len(unique)
+        for i, s in enumerate(slot):
+            unique_vocab[s] = unique_vocab[s] or vocab[i]
+        order = sorted(range(len(unique)), key=lambda i: -len(unique[i].input_ids))  # similar work per shard
+        pad_id = self._pad_id(tokenizer)
+
+        def run(indices: list[int]) -> list[SequenceScores]:
+            return score_examples_chunked(
+                model,
+                [unique[i] for i in indices],
+                batch_size=self.batch_size,
+                pad_token_id=pad_id,
+                vocab_stats=[unique_vocab[i] for i in indices],
+                vocab_chunk_size=self.vocab_chunk_size,
+                position_chunk_size=self.position_chunk_size,
+            )
+
+        ordered = distributed_map(run, order, self.distributed)
+        by_unique: list[SequenceScores | None] = [None] * len(unique)
+        for i, s in zip(order, ordered):
+            by_unique[i] = s
+        return [by_unique[s] for s in slot]
+
+    def _generate(self, model, tokenizer, prompts, max_new_tokens: int, stop_strings: Sequence[str]):
+        if not prompts:
+            return []
+        unique = sorted(dict.fromkeys(prompts), key=len, reverse=True)
+
+        def run(chunk):
+            return generate_greedy(
+                model,
+                tokenizer,
+                chunk,
+                max_new_tokens=max_new_tokens,
+                stop_strings=stop_strings,
+                batch_size=self.generation_batch_size,
+            )
+
+        gens = dict(zip(unique, distributed_map(run, unique, self.distributed)))
+        return [gens[p] for p in prompts]
+
+    def _mia(self, results, model, tokenizer, sides, lookup, wanted, timings) -> None:
+        scores = {side: [lookup[e.key] for e in examples] for side, examples in sides.items()}
+        per_attack: dict[str, dict[str, list[float]]] = {}
+        if "mia_loss" in wanted:
+            per_attack["mia_loss"] = {side: [M.loss_score(s.avg_loss) for s in ss] for side, ss in scores.items()}
+        if "mia_zlib" in wanted:
+            per_attack["mia_zlib"] = {
+                side: [M.zlib_score(s.avg_loss, decode_target(tokenizer, e)) for s, e in zip(scores[side], examples)]
+                for side, examples in sides.items()
+            }
+        if "mia_min_k" in wanted:
+            per_attack["mia_min_k"] = {
+                side: [M.min_k_score(s.without_last().log_probs, k=self.mia_k) for s in ss] for side, ss in scores.items()
+            }
+        if "mia_min_k_plus_plus" in wanted:
+            per_attack["mia_min_k_plus_plus"] = {side: [_min_k_pp(s, self.mia_k) for s in ss] for side, ss in scores.items()}
+        all_examples = [e for side in ("forget", "holdout") for e in sides[side]]
+        if "mia_reference" in wanted:
+            start = time.perf_counter()
+            was_training = getattr(self.reference_model, "training", False)
+            self.reference_model.eval()
+            try:
+                ref_scores = self._score(self.reference_model, tokenizer, all_examples, [False] * len(all_examples))
+            finally:
+                self.reference_model.train(was_training)
+            ref = {e.key: s for e, s in zip(all_examples, ref_scores)}
+            per_attack["mia_reference"] = {
+                side: [M.reference_score(s.avg_loss, ref[e.key].avg_loss) for s, e in zip(scores[side], examples)]
+                for side, examples in sides.items()
+            }
+            timings["reference"] = time.perf_counter() - start
+        if "mia_gradnorm" in wanted:
+            start = time.perf_counter()
+            unique = list({e.key: e for e in all_examples}.values())
+            norms = distributed_map(lambda xs: gradient_norms(model, xs, p=self.gradnorm_p), unique, self.distributed)
+            by_key = {e.key: n for e, n in zip(unique, norms)}
+            per_attack["mia_gradnorm"] = {side: [by_key[e.key] for e in examples] for side, examples in sides.items()}
+            timings["gradnorm"] = time.perf_counter() - start
+        for name, side_scores in per_attack.items():
+            results[name] = _mia_entry(side_scores["forget"], side_scores["holdout"])
+
+
+def _rouge_entry(tokenizer, examples: Sequence[EncodedExample], truths: Sequence[str], generations) -> dict[str, Any]:
+    per = []
+    for example, truth, gen in zip(examples, truths, generations):
+        per.append(
+            {
+                **M.rouge_scores(truth, gen.text),
+                "input": decode_prompt(tokenizer, example),
+                "ground_truth": truth,
+                "generation": gen.text,
+            }
+        )
+    return {"agg_value": M.mean_score([p["rougeL_f1"] for p in per]), "value_by_index": _index(per)}
