@@ -165,6 +165,15 @@ def test_completion_encoding_follows_open_unlearning(tok):
     assert raw.input_ids == tuple(words[:5]) and raw.labels == (IGNORE_INDEX, *words[1:5])
 
 
+def test_contract_names():
+    from trl_unlearn.evaluation.muse import MUSEEvaluator as FromMuse
+    from trl_unlearn.evaluation.muse import load_open_unlearning_log, summarize  # noqa: F401
+
+    assert FromMuse is MUSEEvaluator
+    evaluator = MUSEEvaluator("books")
+    assert evaluator.benchmark == "MUSE" and evaluator.dataset_id == "muse-bench/MUSE-Books"
+
+
 def test_metric_selection():
     assert expand_metrics(["privleak"]) == {"privleak", "mia_min_k"}
     assert expand_metrics(["knowmem"]) == {"forget_knowmem_ROUGE", "retain_knowmem_ROUGE"}

@@ -12,7 +12,7 @@ import torch
 from tests._tofu_fixture import HOLDOUT, TOFU_TINY, ForwardCounter, read_rows, single_thread, tiny_model, tiny_tokenizer
 from trl_unlearn.evaluation.data import load_tofu_config
 from trl_unlearn.evaluation.metrics import privleak
-from trl_unlearn.evaluation.prompts import PromptFormat, encode_example, format_prompt
+from trl_unlearn.evaluation.prompts import PromptFormat, clean_up_tokenization, encode_example, format_prompt
 from trl_unlearn.evaluation.tofu import load_open_unlearning_log, save_results, summarize
 from trl_unlearn.evaluation.tofu_evaluator import TOFUEvaluator
 from trl_unlearn.ops import IGNORE_INDEX
@@ -223,6 +223,10 @@ def test_prompt_formats(tok):
     encoded = encode_example(tok, "Where was Kenji Sato born?", "Kenji Sato was born in Tokyo.", tags)
     target = [t for t in encoded.labels if t != IGNORE_INDEX]
     assert tok.decode(target, skip_special_tokens=True) == "kenji sato was born in tokyo."
+
+    # OU's logs were decoded with transformers' classic clean-up (" ," -> ","), which transformers 5
+    # skips for BPE tokenizers; the evaluator applies it itself
+    assert clean_up_tokenization("by Elvin Mammadov , is it ? yes . don 't") == "by Elvin Mammadov, is it? yes. don 't"
 
     no_template = tiny_tokenizer(chat_template=None)
     with pytest.raises(ValueError, match="no chat template"):

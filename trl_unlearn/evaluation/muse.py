@@ -10,6 +10,9 @@ Log keys read (per-example fields in brackets)
   mean ROUGE-L F1 (MUSE reports F1, TOFU recall);
 - ``exact_memorization``, ``extraction_strength`` [score]: means;
 - ``mia_*`` [forget/holdout score]: AUCs; ``mia_min_k`` against the retrain model's -> ``privleak``.
+
+``MUSEEvaluator`` (:mod:`trl_unlearn.evaluation.muse_evaluator`, imported lazily from here) runs
+the benchmark on a model and produces such logs.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from trl_unlearn.evaluation.results import (
 )
 
 __all__ = [
+    "MUSEEvaluator",
     "EVAL_FILENAME",
     "SUMMARY_FILENAME",
     "ROUGE_METRICS",
