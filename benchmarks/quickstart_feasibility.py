@@ -111,6 +111,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--generate", type=int, default=0, help="max new tokens for the key-fact check (0: skip)")
     ap.add_argument("--timing-only", action="store_true")
+    ap.add_argument("--skip-timing", action="store_true", help="go straight to the NPO loop")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -133,17 +134,18 @@ def main(argv=None):
     # --- timing of one policy forward+backward at batch x ~64 tokens
     ids, mask, labels = collate((forget + retain)[: args.batch], pad)
     times = []
-    for _ in range(3):
+    for _ in range(0 if args.skip_timing else 3):
         t0 = time.perf_counter()
         s, n = seq_logps(model, ids, mask, labels)
         (-(s / n).mean()).backward()
         times.append(time.perf_counter() - t0)
         model.zero_grad(set_to_none=True)
-    print(f"fwd+bwd batch {args.batch} x {ids.shape[1]} tokens: {[round(t, 2) for t in times]} s")
-    with torch.no_grad():
-        t0 = time.perf_counter()
-        seq_logps(model, ids, mask, labels)
-        print(f"fwd only (no grad) same batch: {time.perf_counter() - t0:.2f} s")
+    if times:
+        print(f"fwd+bwd batch {args.batch} x {ids.shape[1]} tokens: {[round(t, 2) for t in times]} s")
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            seq_logps(model, ids, mask, labels)
+            print(f"fwd only (no grad) same batch: {time.perf_counter() - t0:.2f} s")
     if args.timing_only:
         return
 

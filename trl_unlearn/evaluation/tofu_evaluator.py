@@ -393,9 +393,9 @@ class TOFUEvaluator:
             :func:`trl_unlearn.evaluation.tofu.summarize` and
             :func:`~trl_unlearn.evaluation.tofu.save_results`.
         """
+        wanted = self.metrics_to_compute()
         was_training = getattr(model, "training", False)
         model.eval()
-        wanted = self.metrics_to_compute()
         try:
             results = self._evaluate(model, tokenizer, wanted)
         finally:

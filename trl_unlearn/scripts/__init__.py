@@ -1,0 +1,1 @@
+"""Command-line scripts behind ``trl-unlearn`` (each also runs as ``python -m``)."""
