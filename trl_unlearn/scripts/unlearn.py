@@ -104,8 +104,6 @@ def run(method: str, script_args, training_args, model_args):
                                                 on_epoch_end=False))
     trainer = trainer_cls(model=model_args.model_name_or_path, args=training_args, forget_dataset=forget,
                           retain_dataset=retain, peft_config=get_peft_config(model_args), callbacks=callbacks)
-    for callback in callbacks:
-        callback.trainer = trainer
     trainer.train()
     if evaluator is not None:
         results = evaluator.evaluate(trainer.accelerator.unwrap_model(trainer.model), trainer.processing_class)

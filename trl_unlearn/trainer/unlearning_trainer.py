@@ -247,6 +247,10 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
 
         self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
         self.eval_results: list[dict[str, Any]] = []
+        # Evaluation callbacks log through the trainer that runs them and record results for its card.
+        for callback in self.callback_handler.callbacks:
+            if getattr(callback, "trainer", False) is None:
+                callback.trainer = self
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)
 
