@@ -32,9 +32,9 @@ class UnlearningConfig(BaseConfig):
 
     > Parameters that control the data
 
-    max_length : int or None, defaults to 1024
+    max_length : int or None, defaults to 2048
         Maximum prompt + completion tokens. Longer completions are truncated (with a warning),
-        a prompt that does not fit raises, raw text is chunked to this length.
+        a prompt that does not fit raises, raw text is chunked to this length (MUSE uses 2048).
     system_prompt : str, optional
         System message prepended when question/answer or conversational data is rendered with
         the chat template (open-unlearning uses "You are a helpful assistant.").
@@ -97,7 +97,7 @@ class UnlearningConfig(BaseConfig):
 
     # Data
     max_length: int | None = field(
-        default=1024,
+        default=2048,
         metadata={"help": "Maximum prompt + completion tokens; raw text is chunked to this length."},
     )
     system_prompt: str | None = field(
