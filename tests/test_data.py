@@ -24,10 +24,23 @@ def test_question_answer_uses_chat_template_and_appends_eos(tok):
     ds = prepare_dataset(Dataset.from_list([{"question": "Where was author1 born?", "answer": "In paris."}]), tok,
                          name="forget", max_length=64)
     row = ds[0]
-    expected_prompt = tok.apply_chat_template([{"role": "user", "content": "Where was author1 born?"}],
-                                              add_generation_prompt=True, tokenize=True, return_dict=False)
+    messages = [{"role": "user", "content": "Where was author1 born?"}]
+    expected_prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
     assert row["prompt_ids"] == list(expected_prompt)
-    assert row["completion_ids"] == tok("In paris.", add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    # the completion is what the template adds after the prompt (answer + end-of-turn tag), then EOS
+    answer = tok("In paris.", add_special_tokens=False)["input_ids"]
+    assert row["completion_ids"] == answer + [tok.convert_tokens_to_ids("<|end|>"), tok.eos_token_id]
+
+
+def test_trainer_and_evaluator_tokenize_question_answer_identically(tok):
+    from trl_unlearn.evaluation.prompts import PromptFormat, encode_example
+
+    ds = prepare_dataset(Dataset.from_list([{"question": "Where was author1 born?", "answer": "In paris."}]), tok,
+                         name="forget", max_length=64, system_prompt="hello world")
+    encoded = encode_example(tok, "Where was author1 born?", "In paris.",
+                             PromptFormat(system_prompt="hello world", chat_template_kwargs={}))
+    assert ds[0]["prompt_ids"] + ds[0]["completion_ids"] == list(encoded.input_ids)
+    assert ds[0]["prompt_ids"] == list(encoded.prompt_ids)
 
 
 def test_system_prompt_and_conversational_match(tok):

@@ -95,7 +95,7 @@ def test_peft_reference_is_the_base_model_without_a_second_copy():
         assert ref_logps[i].item() == pytest.approx(expected, rel=1e-5)
         with torch.no_grad():
             policy = trainer.policy_forward(trainer.model, batch, "forget")[1].sum(-1)[i].item()
-        assert policy != pytest.approx(expected, rel=1e-4)
+        assert abs(policy - expected) > 1e-3  # the adapter is really active in the policy
 
 
 def _train_params(**overrides):

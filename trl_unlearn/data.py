@@ -55,40 +55,18 @@ def detect_format(column_names: list[str], first_row: dict[str, Any] | None = No
     )
 
 
-def chat_prompt_ids(
-    tokenizer,
-    messages: list[dict[str, str]],
-    system_prompt: str | None = None,
-    chat_template_kwargs: dict[str, Any] | None = None,
-) -> list[int]:
-    """Token ids of a chat prompt with the generation prompt appended.
-
-    Raises
-    ------
-    ValueError
-        If the tokenizer has no chat template.
-    """
-    if getattr(tokenizer, "chat_template", None) is None:
+def _chat_pairs(messages: list[dict[str, str]]) -> tuple[str | None, list[str], list[str]]:
+    """Split a conversation into (system prompt, user turns, assistant turns); it must alternate."""
+    system = None
+    if messages and messages[0].get("role") == "system":
+        system, messages = messages[0]["content"], messages[1:]
+    roles = [m.get("role") for m in messages]
+    if roles != ["user", "assistant"] * (len(roles) // 2) or not roles:
         raise ValueError(
-            "The tokenizer has no chat template, but the data is conversational or question/answer. Set "
-            "`tokenizer.chat_template`, use an instruct model's tokenizer, or provide standard "
-            "`prompt`/`completion` strings (e.g. `prompt='[INST] ' + question + ' [/INST]'`)."
+            "A conversational example must be an optional system message followed by alternating user/assistant "
+            f"turns ending with the assistant's completion; got roles {roles}."
         )
-    if system_prompt is not None and not (messages and messages[0].get("role") == "system"):
-        messages = [{"role": "system", "content": system_prompt}, *messages]
-    ids = tokenizer.apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, return_dict=False, **(chat_template_kwargs or {})
-    )
-    if isinstance(ids, dict) or hasattr(ids, "keys"):
-        ids = ids["input_ids"]
-    return list(ids)
-
-
-def completion_ids(tokenizer, completion: str) -> list[int]:
-    """Completion tokens followed by EOS (the EOS is always scored)."""
-    if tokenizer.eos_token_id is None:
-        raise ValueError("The tokenizer has no EOS token; set `tokenizer.eos_token` before unlearning.")
-    return list(tokenizer(completion, add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+    return system, [m["content"] for m in messages[0::2]], [m["content"] for m in messages[1::2]]
 
 
 def tokenize_example(
@@ -98,29 +76,43 @@ def tokenize_example(
     system_prompt: str | None = None,
     chat_template_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, list[int]]:
-    """Tokenize one non-text example into ``prompt_ids`` and ``completion_ids`` (EOS appended)."""
-    if data_format == "question-answer":
-        prompt = chat_prompt_ids(
-            tokenizer, [{"role": "user", "content": example["question"]}], system_prompt, chat_template_kwargs
-        )
-        completion = example["answer"]
-    elif data_format == "conversational":
-        prompt = chat_prompt_ids(tokenizer, example["prompt"], system_prompt, chat_template_kwargs)
-        turns = example["completion"]
-        if len(turns) != 1 or turns[0].get("role") != "assistant":
+    """Tokenize one non-text example into ``prompt_ids`` and ``completion_ids`` (EOS-terminated).
+
+    Question/answer and conversational examples are rendered with the chat template exactly as
+    the evaluators render them (:func:`trl_unlearn.evaluation.prompts.encode_example`): the
+    completion is everything the template adds after the prompt, and an EOS is appended unless
+    the template already ends with one. Standard prompt-completion strings are tokenized as
+    ``tokenizer(prompt)`` and ``tokenizer(completion) + [eos]``.
+    """
+    from .evaluation.prompts import PromptFormat, encode_example
+
+    if data_format in ("question-answer", "conversational"):
+        if getattr(tokenizer, "chat_template", None) is None:
             raise ValueError(
-                "A conversational completion must be exactly one assistant message, got roles "
-                f"{[t.get('role') for t in turns]}."
+                "The tokenizer has no chat template, but the data is conversational or question/answer. Set "
+                "`tokenizer.chat_template`, use an instruct model's tokenizer, or provide standard "
+                "`prompt`/`completion` strings (e.g. `prompt='[INST] ' + question + ' [/INST]'`)."
             )
-        completion = turns[0]["content"]
-    elif data_format == "prompt-completion":
-        prompt = list(tokenizer(example["prompt"])["input_ids"])
-        completion = example["completion"]
-    else:
+        if data_format == "question-answer":
+            system, questions, answers = system_prompt, [example["question"]], [example["answer"]]
+        else:
+            system, questions, answers = _chat_pairs(list(example["prompt"]) + list(example["completion"]))
+            system = system if system is not None else system_prompt
+        if not all(isinstance(a, str) for a in answers):
+            raise ValueError("Answers/completions must be strings.")
+        fmt = PromptFormat(use_chat_template=True, system_prompt=system,
+                           chat_template_kwargs=dict(chat_template_kwargs or {}))
+        encoded = encode_example(tokenizer, questions, answers, fmt)
+        n_prompt = len(encoded.prompt_ids)
+        return {"prompt_ids": list(encoded.input_ids[:n_prompt]), "completion_ids": list(encoded.input_ids[n_prompt:])}
+    if data_format != "prompt-completion":
         raise ValueError(f"Unknown data format {data_format!r}; expected one of {FORMATS}.")
-    if not isinstance(completion, str):
-        raise ValueError(f"Completion/answer must be a string, got {type(completion).__name__}.")
-    return {"prompt_ids": prompt, "completion_ids": completion_ids(tokenizer, completion)}
+    if not isinstance(example["completion"], str):
+        raise ValueError(f"Completion must be a string, got {type(example['completion']).__name__}.")
+    if tokenizer.eos_token_id is None:
+        raise ValueError("The tokenizer has no EOS token; set `tokenizer.eos_token` before unlearning.")
+    completion = list(tokenizer(example["completion"], add_special_tokens=False)["input_ids"])
+    return {"prompt_ids": list(tokenizer(example["prompt"])["input_ids"]), "completion_ids": completion + [tokenizer.eos_token_id]}
 
 
 def chunk_text_ids(ids: list[int], max_length: int) -> list[list[int]]:
