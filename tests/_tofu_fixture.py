@@ -45,23 +45,41 @@ def read_rows(config: str) -> list[dict]:
 
 
 class ForwardCounter:
-    """Counts the rows a model's forward pass sees, split into scoring (no cache) and other calls."""
+    """Counts the rows a model's forward passes see, by kind of pass.
+
+    ``scored_rows``: plain teacher-forced passes (no cache); ``prompt_rows``: passes on an empty
+    KV cache (prompts run once for their answers, generation prefill); ``cached_rows``: passes
+    continuing a KV cache (answers scored on their prompt's cache, decoding steps).
+    """
 
     def __init__(self, model):
-        self.scored_rows = 0
+        self.scored_rows = self.prompt_rows = self.cached_rows = 0
         self.scoring_calls = 0
         self.widths: list[int] = []
         self.other_calls = 0
+        self.other_rows = 0
         self._handle = model.register_forward_pre_hook(self._hook, with_kwargs=True)
 
     def _hook(self, module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
+        rows = ids.shape[0] if ids is not None else 0
+        cache = kwargs.get("past_key_values")
         if kwargs.get("use_cache") is False and ids is not None:
             self.scoring_calls += 1
-            self.scored_rows += ids.shape[0]
+            self.scored_rows += rows
             self.widths.append(ids.shape[1])
+            return
+        self.other_calls += 1
+        self.other_rows += rows
+        if cache is not None and cache.get_seq_length() > 0:
+            self.cached_rows += rows
         else:
-            self.other_calls += 1
+            self.prompt_rows += rows
+
+    def reset(self):
+        self.scored_rows = self.prompt_rows = self.cached_rows = self.scoring_calls = 0
+        self.other_calls = self.other_rows = 0
+        self.widths.clear()
 
     def close(self):
         self._handle.remove()

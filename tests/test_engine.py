@@ -80,37 +80,65 @@ def test_scores_match_hand_computation(model, examples):
     assert trimmed.targets[-1] == scored.targets[-2]
 
 
-def test_scoring_is_batch_size_invariant_and_pads_to_batch_max(model, examples):
+def assert_same_scores(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.targets, y.targets)
+        np.testing.assert_allclose(x.log_probs, y.log_probs, atol=1e-5)
+        np.testing.assert_array_equal(x.predictions, y.predictions)
+        np.testing.assert_allclose(x.vocab_mean, y.vocab_mean, atol=1e-5)
+        np.testing.assert_allclose(x.vocab_var, y.vocab_var, atol=1e-5)
+        assert abs(x.avg_loss - y.avg_loss) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def answer_sets(tok):
+    """Every answer of every forget10 question (answer, paraphrase, perturbed): prompts repeat."""
+    return [
+        encode_example(tok, r["question"], a)
+        for r in read_rows("forget10_perturbed")
+        for a in [r["answer"], r["paraphrased_answer"], *r["perturbed_answer"]]
+    ]
+
+
+def test_scoring_is_batch_size_invariant_and_pads_to_batch_max(model, examples, answer_sets):
+    requests = examples + answer_sets
     counter = ForwardCounter(model)
     try:
-        one = score_examples(model, examples, batch_size=1, vocab_stats=True)
-        counter.widths.clear()
-        many = score_examples(model, examples, batch_size=4, vocab_stats=True)
+        plain_one = score_examples(model, requests, batch_size=1, vocab_stats=True, share_prompts=False)
+        counter.reset()
+        plain_many = score_examples(model, examples, batch_size=4, vocab_stats=True, share_prompts=False)
+        widths = list(counter.widths)
     finally:
         counter.close()
     lengths = sorted((len(e.input_ids) for e in examples), reverse=True)
-    assert counter.widths == [lengths[i] for i in range(0, len(lengths), 4)]  # longest first, no fixed width
-    for a, b in zip(one, many):
-        np.testing.assert_allclose(a.log_probs, b.log_probs, atol=1e-5)
-        np.testing.assert_array_equal(a.predictions, b.predictions)
-        np.testing.assert_allclose(a.vocab_mean, b.vocab_mean, atol=1e-5)
-        np.testing.assert_allclose(a.vocab_var, b.vocab_var, atol=1e-5)
-        assert abs(a.avg_loss - b.avg_loss) < 1e-5
+    assert widths == [lengths[i] for i in range(0, len(lengths), 4)]  # longest first, no fixed width
+    assert_same_scores(plain_one[: len(examples)], plain_many)
+    for batch_size in (1, 5, 16):  # prompts shared through the KV cache: same numbers
+        assert_same_scores(plain_one, score_examples(model, requests, batch_size=batch_size, vocab_stats=True))
 
 
-def test_each_distinct_example_is_scored_once(model, examples):
+def test_each_distinct_example_is_scored_once(model, examples, answer_sets):
     distinct = examples[:5]
     requests = [distinct[i] for i in (3, 0, 1, 3, 4, 2, 0, 3, 1, 4, 2)]
     counter = ForwardCounter(model)
     try:
-        scores = score_examples(model, requests, batch_size=2)
+        plain = score_examples(model, requests, batch_size=2, share_prompts=False)
+        assert counter.scored_rows == len(distinct) and counter.scoring_calls == 3
+        counter.reset()
+        shared = score_examples(model, requests + answer_sets[:5] + answer_sets[:5], batch_size=16)
     finally:
         counter.close()
-    assert counter.scored_rows == len(distinct)
-    assert counter.scoring_calls == 3
-    reference = score_examples(model, distinct, batch_size=1)
-    for request, score in zip(requests, scores):
-        assert score.avg_loss == pytest.approx(reference[distinct.index(request)].avg_loss, abs=1e-5)
+    # answer_sets[:5] are five answers to the question of distinct[0] (its answer included):
+    # each prompt runs once, each distinct (prompt, answer) once on the prompt's KV cache
+    assert answer_sets[0] == distinct[0]
+    assert counter.scored_rows == 0
+    assert counter.prompt_rows == len({e.prompt_ids for e in distinct + answer_sets[:5]}) == 5
+    assert counter.cached_rows == len({e.key for e in distinct + answer_sets[:5]}) == 9
+    reference = score_examples(model, distinct, batch_size=1, share_prompts=False)
+    for request, a, b in zip(requests, plain, shared):
+        expected = reference[distinct.index(request)].avg_loss
+        assert a.avg_loss == pytest.approx(expected, abs=1e-5) and b.avg_loss == pytest.approx(expected, abs=1e-5)
 
 
 def test_generation_is_batch_size_invariant(model, tok, examples):
@@ -157,7 +185,29 @@ def test_generation_stops_at_eos_and_batch_ends_early(model, tok, examples):
         assert cut <= 3
         assert list(after.token_ids) == ids[:cut] + [tok.eos_token_id]
         assert after.text == tok.decode(ids[:cut], skip_special_tokens=True).strip()
-    assert counter.other_calls <= 4  # prefill + 3 steps: the batch stopped once every row had ended
+    assert counter.other_calls <= 4  # at most 3 tokens + EOS per row: the batch stopped once every row had ended
+
+
+def test_finished_rows_leave_the_batch_with_the_same_tokens_as_generate(model, tok, examples):
+    prompts = [e.prompt_ids for e in examples]
+    free = generate_greedy(model, tok, prompts, max_new_tokens=10, batch_size=16)
+    trigger = [free[0].token_ids[1]]  # ends some rows after 2 tokens, others later or never
+    handle = _force_eos_after(model, trigger, tok.eos_token_id)
+    compact_counter = ForwardCounter(model)
+    try:
+        compact = generate_greedy(model, tok, prompts, max_new_tokens=10, batch_size=16, compact=True)
+        compact_counter.close()
+        hf_counter = ForwardCounter(model)
+        reference = generate_greedy(model, tok, prompts, max_new_tokens=10, batch_size=16, compact=False)
+        hf_counter.close()
+    finally:
+        handle.remove()
+    assert compact == reference
+    lengths = [len(g.token_ids) for g in compact]
+    assert min(lengths) < max(lengths)  # rows did end at different steps
+    # decoding cost: the compact loop feeds only unfinished rows, generate feeds every row every step
+    assert compact_counter.other_rows == len(prompts) + sum(n - 1 for n in lengths)
+    assert hf_counter.other_rows == len(prompts) * max(lengths)
 
 
 def test_generation_cuts_at_stop_strings(model, tok, examples):

@@ -130,17 +130,20 @@ def test_avg_loss_equals_hand_computation(full_results, model, tok):
 
 
 def test_each_distinct_answer_is_scored_once(model, tok):
+    scoring_only = ["forget_Q_A_Prob", "forget_truth_ratio", "retain_Q_A_Prob", "retain_Truth_Ratio",
+                    "ra_Q_A_Prob_normalised", "ra_Truth_Ratio", "wf_Q_A_Prob_normalised", "wf_Truth_Ratio",
+                    "memorization"]  # fmt: skip
     counter = ForwardCounter(model)
     try:
-        make_evaluator(metrics=["forget", "retain", "ra", "wf", "memorization"]).evaluate(model, tok)
-        full_suite_rows = counter.scored_rows
-        counter.scored_rows = 0
-        # Prob, exact memorisation and extraction strength share ONE forward pass per answer
+        make_evaluator(metrics=scoring_only).evaluate(model, tok)
+        suite = (counter.prompt_rows, counter.cached_rows, counter.scored_rows)
+        counter.reset()
+        # Prob, exact memorisation and extraction strength share ONE pass per answer
         make_evaluator(metrics=["forget_Q_A_Prob", "exact_memorization", "extraction_strength"]).evaluate(model, tok)
-        shared_rows = counter.scored_rows
+        shared = (counter.prompt_rows, counter.cached_rows, counter.scored_rows)
     finally:
         counter.close()
-    distinct = set()
+    questions, pairs = set(), set()
     for config, columns in (
         ("forget10_perturbed", ("answer", "paraphrased_answer", "perturbed_answer")),
         ("retain_perturbed", ("answer", "paraphrased_answer", "perturbed_answer")),
@@ -148,11 +151,14 @@ def test_each_distinct_answer_is_scored_once(model, tok):
         ("world_facts_perturbed", ("answer", "perturbed_answer")),
     ):
         for row in read_rows(config):
+            questions.add(row["question"])
             for column in columns:
                 for answer in row[column] if isinstance(row[column], list) else [row[column]]:
-                    distinct.add((row["question"], answer))
-    assert full_suite_rows == len(distinct)
-    assert shared_rows == len(read_rows("forget10_perturbed"))
+                    pairs.add((row["question"], answer))
+    # each question's prompt runs once; each distinct (question, answer) is scored once on it
+    assert suite == (len(questions), len(pairs), 0)
+    n_forget = len(read_rows("forget10_perturbed"))
+    assert shared == (n_forget, n_forget, 0)
 
 
 def test_saved_results_reload_and_retain_reference_forms(full_results, model, tok, tmp_path):

