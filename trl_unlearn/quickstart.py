@@ -60,16 +60,21 @@ def answer_probability(model, tokenizer, rows, batch_size: int = 16) -> float:
     return sum(s.prob for s in scores) / len(scores)
 
 
-def measure(model, tokenizer, rows, max_new_tokens: int = 40, batch_size: int = 16) -> SplitReport:
+def measure(model, tokenizer, rows, max_new_tokens: int = 40, batch_size: int = 8, desc: str = "") -> SplitReport:
     """Probability, ROUGE-L recall and key-fact rate of greedy answers on ``rows``."""
+    from tqdm.auto import tqdm
+
     from .evaluation.engine import generate_greedy
     from .evaluation.metrics import rouge_scores
     from .quickstart_data import mentions_key_fact
 
     model.eval()
     encoded = _encode(tokenizer, rows)
-    generations = [g.text for g in generate_greedy(model, tokenizer, [e.prompt_ids for e in encoded],
-                                                   max_new_tokens=max_new_tokens, batch_size=batch_size)]
+    generations: list[str] = []
+    for start in tqdm(range(0, len(encoded), batch_size), desc=f"generating {desc}".strip(), leave=False):
+        chunk = [e.prompt_ids for e in encoded[start : start + batch_size]]
+        generations += [g.text for g in generate_greedy(model, tokenizer, chunk, max_new_tokens=max_new_tokens,
+                                                        batch_size=batch_size)]
     rouge = [rouge_scores(r["answer"], g)["rougeL_recall"] for r, g in zip(rows, generations)]
     hits = [mentions_key_fact(g, r["keywords"]) for r, g in zip(rows, generations)]
     return SplitReport(answer_probability(model, tokenizer, rows, batch_size), sum(rouge) / len(rouge),
@@ -186,8 +191,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     print(f"[2/5] measuring the base model on {len(forget_rows)} forget and {len(retain_rows)} retain questions",
           flush=True)
-    before = {"forget": measure(model, tokenizer, forget_rows, args.max_new_tokens),
-              "retain": measure(model, tokenizer, retain_rows, args.max_new_tokens)}
+    before = {split: measure(model, tokenizer, rows, args.max_new_tokens, desc=split)
+              for split, rows in (("forget", forget_rows), ("retain", retain_rows))}
 
     defaults = DEFAULTS[args.method]
     trainer_cls, config_cls = METHODS[args.method]
@@ -222,8 +227,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trainer.train()
 
     print("[4/5] measuring the unlearned model", flush=True)
-    after = {"forget": measure(trainer.model, tokenizer, forget_rows, args.max_new_tokens),
-             "retain": measure(trainer.model, tokenizer, retain_rows, args.max_new_tokens)}
+    after = {split: measure(trainer.model, tokenizer, rows, args.max_new_tokens, desc=split)
+             for split, rows in (("forget", forget_rows), ("retain", retain_rows))}
 
     print(f"[5/5] saving model, card and plot to {args.output_dir}", flush=True)
     out = Path(args.output_dir)
