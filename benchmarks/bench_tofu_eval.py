@@ -92,6 +92,8 @@ def make_evaluator(args, metrics=None, holdout=None):
         generation_batch_size=args.generation_batch_size,
         max_new_tokens=args.max_new_tokens,
         limit=args.limit,
+        share_prompts=not args.no_share_prompts,
+        compact_generation=not args.no_compact,
     )
 
 
@@ -122,6 +124,8 @@ def main(argv=None) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--mia-stand-in", type=int, default=0, help="time MIA with N retain90 rows as holdout")
     parser.add_argument("--per-metric", action="store_true", help="also time each metric group alone")
+    parser.add_argument("--no-share-prompts", action="store_true", help="score every sequence in full")
+    parser.add_argument("--no-compact", action="store_true", help="generate with model.generate")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--output", type=Path, default=None, help="write TOFU_EVAL.json / TOFU_SUMMARY.json here")

@@ -252,3 +252,19 @@ def test_data_loading_errors_and_hub_call(monkeypatch, tmp_path):
     monkeypatch.setattr("datasets.load_dataset", lambda *args, **kwargs: calls.append((args, kwargs)) or [])
     load_tofu_config("retain_perturbed")
     assert calls == [(("locuslab/TOFU", "retain_perturbed"), {"split": "train"})]
+
+
+def test_mia_reference_uses_the_reference_model_losses(model, tok):
+    reference_model = tiny_model(tok, seed=1)
+    evaluator = make_evaluator(metrics=["mia_reference", "forget_Q_A_Prob"], reference_model=reference_model)
+    results = evaluator.evaluate(model, tok)
+    on_reference = make_evaluator(metrics=["forget_Q_A_Prob"]).evaluate(reference_model, tok)
+    forget = results["mia_reference"]["forget"]["value_by_index"]
+    for i, value in forget.items():
+        target = results["forget_Q_A_Prob"]["value_by_index"][i]["avg_loss"]
+        ref = on_reference["forget_Q_A_Prob"]["value_by_index"][i]["avg_loss"]
+        assert value["score"] == pytest.approx(target - ref, abs=1e-5)
+    assert len(results["mia_reference"]["holdout"]["value_by_index"]) == len(HOLDOUT)
+    assert 0.0 <= results["mia_reference"]["auc"] <= 1.0
+    with pytest.raises(ValueError, match="needs `reference_model=`"):
+        make_evaluator(metrics=["mia_reference"]).metrics_to_compute()

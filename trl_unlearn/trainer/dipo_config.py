@@ -11,7 +11,7 @@ LOGITS_SOURCES = ("reference", "policy")
 @dataclass
 class DiPOConfig(UnlearningConfig):
     r"""
-    Configuration for [`DiPOTrainer`] (Distribution Preference Optimization, arXiv 2510.04773).
+    Configuration for `DiPOTrainer` (Distribution Preference Optimization, arXiv 2510.04773).
 
     At every completion position of a forget example, a pair of next-token distributions is built
     from logits ℓ_t: the memory-promoting ``p⁻ = softmax(ℓ + λ·1_S)`` and the forgetting-promoting

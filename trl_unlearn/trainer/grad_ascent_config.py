@@ -8,7 +8,7 @@ from .unlearning_config import UnlearningConfig
 @dataclass
 class GradAscentConfig(UnlearningConfig):
     r"""
-    Configuration for [`GradAscentTrainer`]: maximise the forget set's token cross-entropy.
+    Configuration for `GradAscentTrainer`: maximise the forget set's token cross-entropy.
 
     Defaults follow open-unlearning: γ = 1, α = 0 (no retain term). The loss is unbounded below:
     long runs collapse the model, which is why NPO and DiPO exist.

@@ -10,7 +10,7 @@ class GradAscentTrainer(UnlearningTrainer):
     Gradient ascent on the forget set: ``L_forget = −mean_token_CE(forget)``.
 
     The simplest unlearning baseline (reference-free). Its loss is unbounded below, so it is
-    usually run for few steps. [`GradDiffTrainer`] adds a retain term.
+    usually run for few steps. `GradDiffTrainer` adds a retain term.
     """
 
     config_class = GradAscentConfig

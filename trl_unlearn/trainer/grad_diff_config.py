@@ -8,7 +8,7 @@ from .unlearning_config import UnlearningConfig
 @dataclass
 class GradDiffConfig(UnlearningConfig):
     r"""
-    Configuration for [`GradDiffTrainer`]: gradient ascent on the forget set plus descent on the retain set.
+    Configuration for `GradDiffTrainer`: gradient ascent on the forget set plus descent on the retain set.
 
     Defaults follow open-unlearning: γ = 1, α = 1, retain loss `"nll"`.
     """

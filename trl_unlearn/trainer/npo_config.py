@@ -9,9 +9,9 @@ from .unlearning_config import UnlearningConfig
 @dataclass
 class NPOConfig(UnlearningConfig):
     r"""
-    Configuration for [`NPOTrainer`] (Negative Preference Optimization, arXiv 2404.05868).
+    Configuration for `NPOTrainer` (Negative Preference Optimization, arXiv 2404.05868).
 
-    Inherits every field of [`UnlearningConfig`] and [`~transformers.TrainingArguments`]. The forget loss
+    Inherits every field of `UnlearningConfig` and `transformers.TrainingArguments`. The forget loss
     is ``-(2/β) · log σ(-β · (log π_θ(y|x) − log π_ref(y|x)))`` with completion log-probabilities summed
     over tokens (EOS included); the total loss adds ``retain_loss_weight`` times the retain loss.
 

@@ -14,7 +14,7 @@ class NPOTrainer(UnlearningTrainer):
     with completion log-probabilities summed over tokens (EOS included, prompt masked). Unlike
     gradient ascent the loss is bounded below, so training slows down instead of collapsing.
 
-    Takes every argument of [`UnlearningTrainer`]; see [`NPOConfig`] for the hyper-parameters.
+    Takes every argument of `UnlearningTrainer`; see `NPOConfig` for the hyper-parameters.
 
     Examples
     --------

@@ -9,7 +9,7 @@ from .unlearning_config import UnlearningConfig
 @dataclass
 class SimNPOConfig(UnlearningConfig):
     r"""
-    Configuration for [`SimNPOTrainer`] (SimNPO, arXiv 2410.07163): reference-free, length-normalised NPO.
+    Configuration for `SimNPOTrainer` (SimNPO, arXiv 2410.07163): reference-free, length-normalised NPO.
 
     ``L_forget = −(2/β)·log σ(β·(NLL(y|x)/|y| − δ))``. Defaults follow open-unlearning:
     β = 4.5, δ = 0, γ = 0.125, α = 1 (retain `"nll"`).

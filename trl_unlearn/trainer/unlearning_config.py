@@ -13,15 +13,13 @@ class UnlearningConfig(BaseConfig):
     r"""
     Configuration shared by every trl-unlearn trainer.
 
-    Subclasses [`~transformers.TrainingArguments`] (through TRL's trainer configuration), so every
+    Subclasses `transformers.TrainingArguments` (through TRL's trainer configuration), so every
     `TrainingArguments` field works. Defaults follow the TOFU reference setup (SPEC §2): AdamW,
     learning rate 1e-5, weight decay 0.01, 10 epochs, linear warm-up for the first epoch then
     linear decay. The total loss is ``forget_loss_weight · L_forget + retain_loss_weight · L_retain``.
 
     Parameters
     ----------
-    > Parameters that control the model
-
     model_init_kwargs : dict, optional
         Keyword arguments for `AutoModelForCausalLM.from_pretrained` when `model` (or `ref_model`)
         is given as a string.
@@ -29,8 +27,6 @@ class UnlearningConfig(BaseConfig):
         Allow models/tokenizers that ship custom code. Off by default.
     disable_dropout : bool, defaults to True
         Disable dropout in the policy (and reference) model.
-
-    > Parameters that control the data
 
     max_length : int or None, defaults to 2048
         Maximum prompt + completion tokens. Longer completions are truncated (with a warning),
@@ -47,8 +43,6 @@ class UnlearningConfig(BaseConfig):
     pairing_seed : int, optional
         Seed of the forget/retain pairing (one retain example drawn uniformly per forget example,
         re-drawn every epoch). Defaults to `seed`.
-
-    > Parameters that control the objective
 
     forget_loss_weight : float, defaults to 1.0
         γ, the weight of the forget loss.

@@ -67,8 +67,6 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
 
     Parameters
     ----------
-    > Model
-
     model : str or PreTrainedModel or PeftModel
         Hub id / local path (loaded with `args.model_init_kwargs`) or an instantiated causal LM.
     args : UnlearningConfig, optional
@@ -82,8 +80,6 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
     peft_config : peft.PeftConfig, optional
         Train a PEFT adapter (e.g. LoRA) instead of the full model.
 
-    > Data
-
     forget_dataset : datasets.Dataset
         Data to unlearn (prompt-completion, conversational, question/answer or text format).
     retain_dataset : datasets.Dataset, optional
@@ -93,10 +89,8 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
     data_collator : callable, optional
         Defaults to :class:`~trl_unlearn.data.ForgetRetainCollator`.
 
-    > Trainer plumbing
-
     callbacks, optimizers, compute_metrics
-        As in [`~transformers.Trainer`].
+        As in `transformers.Trainer`.
     """
 
     config_class = UnlearningConfig
