@@ -1,7 +1,7 @@
 """Datasets for unlearning: formats in, tokenized prompt/completion pairs out, forget/retain pairing.
 
-Accepted formats (SPEC §1)
---------------------------
+Accepted formats
+----------------
 - TRL prompt-completion, standard: ``{"prompt": str, "completion": str}``;
 - TRL prompt-completion, conversational: ``{"prompt": [{"role", "content"}, ...],
   "completion": [{"role": "assistant", "content": str}]}`` (rendered with the chat template);

@@ -1,4 +1,4 @@
-"""Unlearning objectives as pure functions of log-probabilities (SPEC §2).
+"""Unlearning objectives as pure functions of log-probabilities.
 
 Every function returns **per-example** (or per-token-sum) values; the trainers do the batch
 reduction, so that gradient accumulation and multi-process training reduce exactly like one
@@ -54,7 +54,7 @@ def token_nll_sums(token_log_probs: torch.Tensor, mask: torch.Tensor) -> torch.T
     """Per-example sum of token negative log-likelihoods over scored tokens (``[batch]``).
 
     Divided by the number of scored tokens in the (global) batch this is the mean token
-    cross-entropy of SPEC §2 (``nll`` retain loss; its negation is gradient ascent).
+    cross-entropy (``nll`` retain loss; its negation is gradient ascent).
     """
     return -(token_log_probs * mask).sum(-1)
 
@@ -88,7 +88,7 @@ def preference_distributions(
     top_k: int | None = None,
     probability_threshold: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """DiPO's pair of next-token distributions at every position (SPEC §2.1, step 1).
+    """DiPO's pair of next-token distributions at every position (DiPO step 1).
 
     The high-confidence set S_t is the ``top_k`` logits (default) or, if
     ``probability_threshold`` is given, the tokens whose probability under ``softmax(logits)``
@@ -135,7 +135,7 @@ def dipo_margin_per_token(
     policy_logits: torch.Tensor,
     reference_logits: torch.Tensor,
 ) -> torch.Tensor:
-    """DiPO's Bradley–Terry margin contribution at every position (SPEC §2.1, step 3).
+    """DiPO's Bradley–Terry margin contribution at every position (DiPO step 3).
 
     ``m_t = Σ_z (p⁺_t(z) − p⁻_t(z)) · (log π_θ(z|s_t) − log π_ref(z|s_t))``, which equals
     ``[KL(p⁻‖π_θ) − KL(p⁺‖π_θ)] − [KL(p⁻‖π_ref) − KL(p⁺‖π_ref)]``.
@@ -157,7 +157,7 @@ def dipo_position_terms(
     top_k: int | None = None,
     probability_threshold: float | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Everything DiPO needs at a set of positions, from their logits (SPEC §2.1).
+    """Everything DiPO needs at a set of positions, from their logits.
 
     Parameters
     ----------

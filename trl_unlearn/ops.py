@@ -96,7 +96,7 @@ def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torc
     Returns
     -------
     sum_log_probs : torch.Tensor
-        ``[batch]`` Σ_t log π(y_t | s_t) over scored tokens (``-NLL(y|x)`` of SPEC §2).
+        ``[batch]`` Σ_t log π(y_t | s_t) over scored tokens (``-NLL(y|x)``).
     num_tokens : torch.Tensor
         ``[batch]`` number of scored tokens (``|y|``), as float.
     """

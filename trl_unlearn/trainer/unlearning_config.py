@@ -14,7 +14,7 @@ class UnlearningConfig(BaseConfig):
     Configuration shared by every trl-unlearn trainer.
 
     Subclasses `transformers.TrainingArguments` (through TRL's trainer configuration), so every
-    `TrainingArguments` field works. Defaults follow the TOFU reference setup (SPEC §2): AdamW,
+    `TrainingArguments` field works. Defaults follow the TOFU reference setup: AdamW,
     learning rate 1e-5, weight decay 0.01, 10 epochs, linear warm-up for the first epoch then
     linear decay. The total loss is ``forget_loss_weight · L_forget + retain_loss_weight · L_retain``.
 
