@@ -242,3 +242,20 @@ def test_gradient_norms_match_manual_and_leave_grads_alone(model, examples):
     manual = torch.stack([p.grad.norm(2) for p in model.parameters() if p.grad is not None]).mean()
     model.zero_grad(set_to_none=True)
     assert norms[0] == pytest.approx(float(manual), rel=1e-4)
+
+
+def test_peft_model_takes_the_fast_paths_with_the_same_numbers(tok, examples, answer_sets):
+    from peft import LoraConfig, get_peft_model
+
+    from trl_unlearn.evaluation.engine import supports_compact_decoding
+
+    peft_model = get_peft_model(tiny_model(tok, seed=2), LoraConfig(r=2, target_modules=["q_proj", "v_proj"])).eval()
+    assert supports_compact_decoding(peft_model)
+    requests = examples[:3] + answer_sets[:5]
+    assert_same_scores(
+        score_examples(peft_model, requests, vocab_stats=True, share_prompts=False),
+        score_examples(peft_model, requests, vocab_stats=True),
+    )
+    prompts = [e.prompt_ids for e in examples[:4]]
+    compact = generate_greedy(peft_model, tok, prompts, max_new_tokens=5, compact=True)
+    assert compact == generate_greedy(peft_model, tok, prompts, max_new_tokens=5, compact=False)

@@ -41,16 +41,28 @@ class UnlearnScriptArguments:
     eval_limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N examples per split."})
 
 
-def make_evaluator(script_args: UnlearnScriptArguments):
-    """The TOFU/MUSE evaluator the script arguments ask for (or None)."""
+def make_evaluator(script_args: UnlearnScriptArguments, training_args=None):
+    """The TOFU/MUSE evaluator the script arguments ask for (or None).
+
+    TOFU prompts are rendered like the training data (the config's `system_prompt` and
+    `chat_template_kwargs`), so the model is evaluated on the prompts it was unlearned on; pass
+    `--system_prompt "You are a helpful assistant." --chat_template_kwargs '{"date_string": "10 Apr 2025"}'`
+    for open-unlearning's Llama-3 setup.
+    """
+    from ..evaluation.prompts import PromptFormat
     from .datasets_loading import muse_corpus
 
     if script_args.eval_benchmark == "tofu":
         from ..evaluation.tofu_evaluator import TOFUEvaluator
 
+        fmt = None
+        if training_args is not None:
+            fmt = PromptFormat(use_chat_template=True, system_prompt=training_args.system_prompt,
+                               chat_template_kwargs=dict(training_args.chat_template_kwargs or {}))
         split = script_args.forget_split if script_args.forget_split.startswith("forget") else "forget10"
         return TOFUEvaluator(split, data_dir=script_args.data_dir, batch_size=script_args.eval_batch_size,
-                             limit=script_args.eval_limit, retain_reference=script_args.retain_reference)
+                             limit=script_args.eval_limit, retain_reference=script_args.retain_reference,
+                             prompt_format=fmt)
     if script_args.eval_benchmark == "muse":
         from ..evaluation.muse_evaluator import MUSEEvaluator
 
@@ -95,7 +107,7 @@ def run(method: str, script_args, training_args, model_args):
                             script_args.dataset_subset)
     training_args.model_init_kwargs = {**model_init_kwargs(model_args), **(training_args.model_init_kwargs or {})}
 
-    evaluator = make_evaluator(script_args)
+    evaluator = make_evaluator(script_args, training_args)
     callbacks = []
     if evaluator is not None and script_args.eval_every_steps:
         from ..evaluation.callback import UnlearningEvalCallback
