@@ -229,7 +229,9 @@ class TOFUEvaluator:
     batch_size : int
         Sequences per scoring forward pass.
     generation_batch_size : int, optional
-        Prompts per ``generate`` call (default ``batch_size``).
+        Prompts decoded together (default ``max(batch_size, 64)``, OU's ROUGE batch). Decoding
+        is bound by reading the weights once per step, so wide batches pay off; finished rows
+        leave the batch, so a long answer does not hold the others back.
     max_new_tokens : int
         Greedy generation budget for ROUGE (OU: 200).
     mia_k : float
@@ -293,7 +295,7 @@ class TOFUEvaluator:
         self.retain_reference = retain_reference
         self.reference_model = reference_model
         self.batch_size = batch_size
-        self.generation_batch_size = generation_batch_size or batch_size
+        self.generation_batch_size = generation_batch_size or max(batch_size, 64)
         self.max_new_tokens = max_new_tokens
         self.mia_k = mia_k
         self.gradnorm_p = gradnorm_p
