@@ -203,6 +203,28 @@ def vocab_log_prob_moments(logits: torch.Tensor, chunk_size: int = 512) -> tuple
     return torch.cat(means), torch.cat(variances)
 
 
+def _row_scores(logits, log_probs, targets, mask, need_vocab, chunk_size: int) -> list[SequenceScores]:
+    """Per-row :class:`SequenceScores` from position-aligned logits, log-probs, targets and a bool mask."""
+    out = []
+    for row, wants_vocab in enumerate(need_vocab):
+        where = mask[row]
+        scored_logits = logits[row][where]  # [labelled tokens, vocab]
+        mean = var = None
+        if wants_vocab:
+            mean_t, var_t = vocab_log_prob_moments(scored_logits, chunk_size)
+            mean, var = mean_t.cpu().numpy(), var_t.cpu().numpy()
+        out.append(
+            SequenceScores(
+                log_probs=log_probs[row][where].float().cpu().numpy(),
+                predictions=scored_logits.argmax(dim=-1).cpu().numpy().astype(np.int64),
+                targets=targets[row][where].cpu().numpy().astype(np.int64),
+                vocab_mean=mean,
+                vocab_var=var,
+            )
+        )
+    return out
+
+
 def model_device(model) -> torch.device:
     """Device of the model's first parameter (CPU for a parameter-less module)."""
     try:
@@ -224,24 +246,7 @@ def _score_batch(
     log_probs, mask, logits = score_sequences(model, input_ids, attention_mask, labels)
     shifted_logits = logits[:, :-1, :]
     targets = labels[:, 1:]
-    out = []
-    for row, wants_vocab in enumerate(need_vocab):
-        where = mask[row]
-        scored_logits = shifted_logits[row][where]  # [labelled tokens, vocab]
-        mean = var = None
-        if wants_vocab:
-            mean_t, var_t = vocab_log_prob_moments(scored_logits, chunk_size)
-            mean, var = mean_t.cpu().numpy(), var_t.cpu().numpy()
-        out.append(
-            SequenceScores(
-                log_probs=log_probs[row][where].float().cpu().numpy(),
-                predictions=scored_logits.argmax(dim=-1).cpu().numpy().astype(np.int64),
-                targets=targets[row][where].cpu().numpy().astype(np.int64),
-                vocab_mean=mean,
-                vocab_var=var,
-            )
-        )
-    return out
+    return _row_scores(shifted_logits, log_probs, targets, mask, need_vocab, chunk_size)
 
 
 def prompt_length(example: EncodedExample) -> int | None:
@@ -320,24 +325,7 @@ def _score_shared_prompt_batch(
     ).logits
     logits = torch.cat([first[owner].unsqueeze(1), rest[:, :-1]], dim=1)  # position j predicts answer token j
     log_probs = gather_log_probs(logits, answer_ids)
-    out = []
-    for row, wants_vocab in enumerate(need_vocab):
-        where = answer_mask[row].bool()
-        scored_logits = logits[row][where]
-        mean = var = None
-        if wants_vocab:
-            mean_t, var_t = vocab_log_prob_moments(scored_logits, chunk_size)
-            mean, var = mean_t.cpu().numpy(), var_t.cpu().numpy()
-        out.append(
-            SequenceScores(
-                log_probs=log_probs[row][where].float().cpu().numpy(),
-                predictions=scored_logits.argmax(dim=-1).cpu().numpy().astype(np.int64),
-                targets=answer_ids[row][where].cpu().numpy().astype(np.int64),
-                vocab_mean=mean,
-                vocab_var=var,
-            )
-        )
-    return out
+    return _row_scores(logits, log_probs, answer_ids, answer_mask.bool(), need_vocab, chunk_size)
 
 
 def score_examples(
