@@ -6,9 +6,10 @@ skip the conversion. The data is the local TOFU copy (``../shared/data/tofu``).
 
 Two timings are printed:
 
-1. the **full suite** in one :meth:`TOFUEvaluator.evaluate` call, split by engine phase (encode,
-   score: one forward pass per distinct (prompt, answer); generate: greedy, batched; gradnorm;
-   aggregate: ROUGE and the metric reductions);
+1. the **full suite** in one :meth:`TOFUEvaluator.evaluate` call, split by engine phase and split
+   (encode; ``score/<split>``: one forward pass per distinct (prompt, answer) of that split, which
+   every metric of the split reads; ``generate/<split>``: greedy, batched, for ROUGE; gradnorm;
+   aggregate: ROUGE and the metric reductions), each phase labelled with the metrics it serves;
 2. with ``--per-metric``, **each metric group alone** (its own forward passes / generations), i.e.
    what a metric costs when it is the only one asked for.
 
@@ -44,6 +45,24 @@ METRIC_GROUPS = {
     "world_facts (Prob, TR, ROUGE)": ["wf"],
     "model_utility (all 9)": ["model_utility"],
     "exact_memorization + extraction_strength": ["memorization"],
+}
+# What each phase of one full run computes (the engine shares work, so a metric's cost is the
+# phase it needs; metrics listed together read the same forward pass).
+PHASE_LABELS = {
+    "encode": "chat template + tokenisation of every split",
+    "score/forget": "forget Prob + truth ratio (PARA, PERT) + exact memorisation + extraction strength"
+    " + MIA forget side (loss, zlib, Min-k, Min-k++): one pass",
+    "score/holdout": "MIA holdout side (loss, zlib, Min-k, Min-k++)",
+    "score/retain": "retain Prob + PARA + PERT + truth ratio (model utility)",
+    "score/ra": "real authors Prob + normalised Prob + truth ratio (model utility)",
+    "score/wf": "world facts Prob + normalised Prob + truth ratio (model utility)",
+    "generate/forget": "forget ROUGE generations",
+    "generate/retain": "retain ROUGE generations (model utility)",
+    "generate/ra": "real authors ROUGE generations (model utility)",
+    "generate/wf": "world facts ROUGE generations (model utility)",
+    "aggregate": "ROUGE-L, truth ratios, per-example entries",
+    "gradnorm": "MIA gradient norm (one backward pass per forget/holdout example)",
+    "reference": "MIA reference-model scoring",
 }
 MIA_GROUPS = {
     "mia_loss": ["mia_loss"],
@@ -150,8 +169,12 @@ def main(argv=None) -> None:
     summary = evaluator.summarize(results)
     rows = {split: len(r) for split, r in evaluator.rows().items() if r is not None}
     print(f"\nfull suite, {args.forget_split}, rows {rows}, batch {args.batch_size}: {elapsed:.1f}s")
-    for phase, seconds in evaluator.last_timings.items():
-        print(f"  {phase:<10} {seconds:8.1f}s")
+    timings = evaluator.last_timings
+    for phase, seconds in timings.items():
+        label = PHASE_LABELS.get(phase, "")
+        print(f"  {phase:<16} {seconds:8.1f}s  {label}")
+    utility = sum(v for k, v in timings.items() if k.split("/")[-1] in ("retain", "ra", "wf"))
+    print(f"  {'model_utility':<16} {utility:8.1f}s  sum of score/generate over retain, ra, wf")
     print("summary:", json.dumps({k: round(v, 4) for k, v in summary.items()}))
 
     if args.per_metric:
