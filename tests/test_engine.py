@@ -15,6 +15,7 @@ from trl_unlearn.evaluation.engine import (
     length_batches,
     pad_batch,
     score_examples,
+    split_causal_lm,
     unique_in_order,
 )
 from trl_unlearn.evaluation.prompts import encode_example
@@ -223,12 +224,15 @@ def test_generation_cuts_at_stop_strings(model, tok, examples):
         assert after.text == cut_at_stops(before.text, [stop])
 
 
-def test_gradient_norms_match_manual_and_leave_grads_alone(model, examples):
+@pytest.mark.parametrize("position_chunk_size", [512, 2])  # one LM-head chunk; checkpointed chunks
+def test_gradient_norms_match_manual_and_leave_grads_alone(model, examples, position_chunk_size):
     example = examples[1]
+    assert split_causal_lm(model) is not None  # the LM-head path is the one under test
+    assert sum(t != IGNORE_INDEX for t in example.labels) > 2 * position_chunk_size or position_chunk_size == 512
     sentinel = {n: torch.full_like(p, 0.5) for n, p in model.named_parameters()}
     for n, p in model.named_parameters():
         p.grad = sentinel[n].clone()
-    norms = gradient_norms(model, [example, example], p=2)
+    norms = gradient_norms(model, [example, example], p=2, position_chunk_size=position_chunk_size)
     for n, p in model.named_parameters():
         assert torch.equal(p.grad, sentinel[n])
         p.grad = None

@@ -268,3 +268,26 @@ def test_mia_reference_uses_the_reference_model_losses(model, tok):
     assert 0.0 <= results["mia_reference"]["auc"] <= 1.0
     with pytest.raises(ValueError, match="needs `reference_model=`"):
         make_evaluator(metrics=["mia_reference"]).metrics_to_compute()
+
+
+def test_frozen_model_skips_gradnorm_unless_asked_for_by_name(model, tok, caplog):
+    frozen = tiny_model(tok)
+    frozen.requires_grad_(False)
+    with caplog.at_level("WARNING"):
+        results = make_evaluator(metrics=None).evaluate(frozen, tok)
+    assert "mia_gradnorm" not in results and "mia_min_k" in results
+    assert "mia_gradnorm skipped" in caplog.text
+    with pytest.raises(ValueError, match="requires_grad=True"):
+        make_evaluator(metrics=["mia_gradnorm"]).evaluate(frozen, tok)
+
+
+def test_reference_models_are_scored_in_eval_mode_and_restored(model, tok):
+    reference_model = tiny_model(tok, seed=1).train()
+    seen = []
+    hook = reference_model.register_forward_pre_hook(lambda module, args: seen.append(module.training))
+    try:
+        make_evaluator(metrics=["mia_reference"], reference_model=reference_model).evaluate(model, tok)
+    finally:
+        hook.remove()
+    assert seen and not any(seen)
+    assert reference_model.training

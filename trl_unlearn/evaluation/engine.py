@@ -651,16 +651,27 @@ def generate_greedy(
 # --------------------------------------------------------------------------------------------
 # gradient norms (gradnorm MIA)
 # --------------------------------------------------------------------------------------------
-def gradient_norms(model, examples: Sequence[EncodedExample], p: float = 2.0) -> list[float]:
+def gradient_norms(
+    model, examples: Sequence[EncodedExample], p: float = 2.0, *, position_chunk_size: int = 512
+) -> list[float]:
     """Mean over parameter tensors of ``‖∂L/∂θ‖_p`` per example, ``L`` = mean NLL without EOS.
 
     Each distinct example is run alone (no padding, exact). Gradients are taken with
     :func:`torch.autograd.grad`, so ``param.grad`` (e.g. a training step's accumulated
     gradients) is left untouched. Only parameters with ``requires_grad`` count (the adapters of a
-    PEFT model).
+    PEFT model). Where the model splits into decoder and LM head (:func:`split_causal_lm`), the
+    head runs on the labelled positions only, ``position_chunk_size`` at a time under activation
+    checkpointing, so no ``[length, vocab]`` logits tensor is kept for the backward pass (MUSE's
+    2048-token texts); otherwise the full logits are used.
     """
+    from torch.utils.checkpoint import checkpoint
+
+    from ..ops import gather_log_probs
+
     if p not in (1, 2, float("inf")):
         raise ValueError(f"p must be 1, 2 or inf, got {p}")
+    if position_chunk_size < 1:
+        raise ValueError(f"position_chunk_size must be >= 1, got {position_chunk_size}")
     params = [t for t in model.parameters() if t.requires_grad]
     if not params:
         raise ValueError(
@@ -669,18 +680,41 @@ def gradient_norms(model, examples: Sequence[EncodedExample], p: float = 2.0) ->
         )
     device = model_device(model)
     first, slot = unique_in_order([e.key for e in examples])
+    split = split_causal_lm(model, probe_ids=max((examples[i].input_ids for i in first), key=len)) if first else None
+
+    def chunk_log_prob_sum(hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return gather_log_probs(split[1](hidden).unsqueeze(0), targets.unsqueeze(0)).sum()
+
     values: list[float] = []
     for i in first:
         example = examples[i]
         ids = torch.tensor([example.input_ids], device=device)
         labels = torch.tensor([example.labels], device=device)
         with torch.enable_grad():
-            log_probs, mask, _ = score_sequences(model, ids, torch.ones_like(ids), labels)
-            picked = log_probs[0][mask[0]][:-1]
-            if picked.numel() == 0:
+            if split is None:
+                log_probs, mask, _ = score_sequences(model, ids, torch.ones_like(ids), labels)
+                picked = log_probs[0][mask[0]][:-1]
+                count = picked.numel()
+                total = picked.sum() if count else None
+            else:
+                targets = labels[0, 1:]  # the hidden state at t predicts the label at t + 1
+                positions = (targets != IGNORE_INDEX).nonzero().squeeze(-1)[:-1]  # EOS dropped
+                count = positions.numel()
+                total = None
+                if count:
+                    hidden = _hidden_states(split[0], ids, torch.ones_like(ids))[0]
+                    if count <= position_chunk_size:  # one chunk: nothing to gain from recomputation
+                        total = chunk_log_prob_sum(hidden[positions], targets[positions])
+                    else:
+                        parts = [
+                            checkpoint(chunk_log_prob_sum, hidden[at], targets[at], use_reentrant=False)
+                            for at in positions.split(position_chunk_size)
+                        ]
+                        total = torch.stack(parts).sum()
+            if not count:
                 values.append(float("nan"))
                 continue
-            loss = -picked.mean()
+            loss = -total / count
             grads = torch.autograd.grad(loss, params, allow_unused=True)
         norms = [g.detach().float().norm(p=p) for g in grads if g is not None]
         values.append(float(torch.stack(norms).mean()) if norms else float("nan"))

@@ -46,17 +46,10 @@ from typing import Any
 
 from ..ops import IGNORE_INDEX
 from . import metrics as M
-from .engine import (
-    SequenceScores,
-    distributed_map,
-    generate_greedy,
-    gradient_norms,
-    score_examples_chunked,
-    unique_in_order,
-)
+from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics
+from .engine import SequenceScores, score_examples_chunked
 from .muse_data import MUSE_COLUMNS, check_corpus, load_muse_rows, muse_dataset_id
-from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, decode_target, encode_example
-from .tofu_evaluator import _index, _is_model_like, _mia_entry, _min_k_pp
+from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, encode_example
 
 logger = logging.getLogger(__name__)
 
@@ -105,30 +98,14 @@ _KNOWMEM = {"forget_knowmem_ROUGE": ("forget_qa", "forget_qa_icl"), "retain_know
 
 
 def expand_metrics(requested: Iterable[str]) -> set[str]:
-    """Resolve metric/group names and add the metrics each one is computed from.
+    """Resolve MUSE metric/group names and add the metrics each one is computed from.
 
     Raises
     ------
     ValueError
         On an unknown name (the message lists the valid ones).
     """
-    out: set[str] = set()
-    stack: list[str] = []
-    for name in requested:
-        if name in METRIC_GROUPS:
-            stack.extend(METRIC_GROUPS[name])
-        elif name in ALL_METRICS:
-            stack.append(name)
-        else:
-            raise ValueError(
-                f"unknown MUSE metric {name!r}; use metric names {list(ALL_METRICS)} or groups {sorted(METRIC_GROUPS)}"
-            )
-    while stack:
-        name = stack.pop()
-        if name not in out:
-            out.add(name)
-            stack.extend(_DEPENDENCIES.get(name, ()))
-    return out
+    return resolve_metrics(requested, known=ALL_METRICS, groups=METRIC_GROUPS, dependencies=_DEPENDENCIES, benchmark="MUSE")
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,7 +172,7 @@ def completion_ground_truth(tokenizer, example: EncodedExample) -> str:
 # --------------------------------------------------------------------------------------------
 # evaluator
 # --------------------------------------------------------------------------------------------
-class MUSEEvaluator:
+class MUSEEvaluator(BenchmarkEvaluator):
     """The MUSE benchmark (Shi et al., 2024) as open-unlearning evaluates it.
 
     Parameters
@@ -256,6 +233,9 @@ class MUSEEvaluator:
 
     #: Benchmark name, used by model cards and :class:`UnlearningEvalCallback`.
     benchmark = "MUSE"
+    results_module = "muse"
+    reference_name = "retrain_reference"
+    results_file = "MUSE_EVAL.json"
 
     def __init__(
         self,
@@ -379,13 +359,9 @@ class MUSEEvaluator:
             :func:`~trl_unlearn.evaluation.muse.save_results`.
         """
         override = retrain_reference if retrain_reference is not None else retain_reference
-        was_training = getattr(model, "training", False)
-        model.eval()
         wanted = self.metrics_to_compute()
-        try:
+        with eval_mode(model):
             results = self._evaluate(model, tokenizer, wanted, explicit=self.requested_metrics is not None)
-        finally:
-            model.train(was_training)
         if "privleak" in wanted and "mia_min_k" in results:
             from .results import reference_min_k_auc
 
@@ -397,58 +373,21 @@ class MUSEEvaluator:
 
     def summarize(self, results: Any, retrain_reference: Any = None, **kwargs) -> dict[str, float]:
         """:func:`trl_unlearn.evaluation.muse.summarize` with this evaluator's retrain reference."""
-        from .muse import summarize
-
-        reference = retrain_reference if retrain_reference is not None else kwargs.pop("retain_reference", None)
-        if reference is None:
-            reference = self._reference_results
-        if reference is None and self.retrain_reference is not None and not _is_model_like(self.retrain_reference):
-            reference = self.retrain_reference
-        return summarize(results, reference, **kwargs)
-
-    @staticmethod
-    def save(results: Mapping[str, Any], folder: str | os.PathLike, summary: Mapping[str, float] | None = None) -> None:
-        """Write ``MUSE_EVAL.json`` (and ``MUSE_SUMMARY.json`` when ``summary`` is given) to ``folder``."""
-        from .muse import save_results, save_summary
-
-        os.makedirs(folder, exist_ok=True)
-        save_results(results, folder)
-        if summary is not None:
-            save_summary(summary, folder)
+        alias = kwargs.pop("retain_reference", None)
+        return self._summarize(results, retrain_reference if retrain_reference is not None else alias, **kwargs)
 
     def reference_results(self, tokenizer=None, retrain_reference: Any = None) -> dict[str, Any] | None:
         """The retrain reference as a results dict (a reference model is evaluated once and cached)."""
-        from .results import as_results
+        return self._resolve_reference(tokenizer, retrain_reference)
 
-        spec = retrain_reference if retrain_reference is not None else self.retrain_reference
-        if spec is None:
-            return None
-        if retrain_reference is None and self._reference_results is not None:
-            return self._reference_results
-        if _is_model_like(spec):
-            ref_model, ref_tokenizer = spec if isinstance(spec, tuple) else (spec, tokenizer)
-            if ref_tokenizer is None:
-                raise ValueError("evaluating a retrain reference model needs its tokenizer: pass (model, tokenizer)")
-            was_training = getattr(ref_model, "training", False)
-            ref_model.eval()
-            try:
-                reference = self._evaluate(ref_model, ref_tokenizer, {"mia_min_k"}, explicit=True)
-            finally:
-                ref_model.train(was_training)
-        else:
-            reference = as_results(spec, "MUSE_EVAL.json", "retrain_reference")
-        if retrain_reference is None:
-            self._reference_results = reference
-        return reference
+    def _evaluate_reference_model(self, model, tokenizer) -> dict[str, Any]:
+        return self._evaluate(model, tokenizer, {"mia_min_k"}, explicit=True)
 
     # ------------------------------------------------------------ internals
     def _evaluate(self, model, tokenizer, wanted: set[str], explicit: bool) -> dict[str, Any]:
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        mia_wanted = [m for m in MIA_METRICS if m in wanted]
-        if "mia_gradnorm" in mia_wanted and not explicit and not any(p.requires_grad for p in model.parameters()):
-            logger.warning("mia_gradnorm skipped: the model has no parameter with requires_grad=True")
-            mia_wanted.remove("mia_gradnorm")
+        mia_wanted = self._available_mia(model, [m for m in MIA_METRICS if m in wanted], explicit)
         memorization = [m for m in MEMORIZATION_METRICS if m in wanted]
         verbmem = self.examples(tokenizer, "verbmem") if memorization or "forget_verbmem_ROUGE" in wanted else []
         privleak = (
@@ -477,119 +416,40 @@ class MUSEEvaluator:
         results: dict[str, Any] = {}
         start = time.perf_counter()
         if "forget_verbmem_ROUGE" in wanted:
-            gens = self._generate(model, tokenizer, [e.prompt_ids for e in verbmem], self.verbmem_max_new_tokens, ())
+            gens = self._generate(
+                model, tokenizer, [e.prompt_ids for e in verbmem], max_new_tokens=self.verbmem_max_new_tokens
+            )
             truths = [completion_ground_truth(tokenizer, e) for e in verbmem]
             results["forget_verbmem_ROUGE"] = _rouge_entry(tokenizer, verbmem, truths, gens)
         for name, examples in knowmem.items():
             gens = self._generate(
-                model, tokenizer, [e.prompt_ids for e in examples], self.knowmem_max_new_tokens, self.knowmem_stop_strings
+                model,
+                tokenizer,
+                [e.prompt_ids for e in examples],
+                max_new_tokens=self.knowmem_max_new_tokens,
+                stop_strings=self.knowmem_stop_strings,
             )
             truths = [decode_ground_truth(tokenizer, e) for e in examples]
             results[name] = _rouge_entry(tokenizer, examples, truths, gens)
         timings["generate"] = time.perf_counter() - start
 
         if memorization:
-            trimmed = [lookup[e.key].without_last() for e in verbmem]
-            if "exact_memorization" in memorization:
-                per = [{"score": M.exact_memorization(s.predictions, s.targets)} for s in trimmed]
-                results["exact_memorization"] = {"agg_value": M.mean_score([p["score"] for p in per]), "value_by_index": _index(per)}
-            if "extraction_strength" in memorization:
-                per = [{"score": M.extraction_strength(s.predictions, s.targets)} for s in trimmed]
-                results["extraction_strength"] = {"agg_value": M.mean_score([p["score"] for p in per]), "value_by_index": _index(per)}
+            self._memorization(results, [lookup[e.key] for e in verbmem], memorization)
         if mia_wanted:
             self._mia(results, model, tokenizer, privleak, lookup, mia_wanted, timings)
         self.last_timings = timings
         return dict(sorted(results.items()))
 
-    def _pad_id(self, tokenizer) -> int:
-        return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-    def _score(self, model, tokenizer, examples: list[EncodedExample], vocab: list[bool]) -> list[SequenceScores]:
-        if not examples:
-            return []
-        first, slot = unique_in_order([e.key for e in examples])
-        unique = [examples[i] for i in first]
-        unique_vocab = [False] * len(unique)
-        for i, s in enumerate(slot):
-            unique_vocab[s] = unique_vocab[s] or vocab[i]
-        order = sorted(range(len(unique)), key=lambda i: -len(unique[i].input_ids))  # similar work per shard
-        pad_id = self._pad_id(tokenizer)
-
-        def run(indices: list[int]) -> list[SequenceScores]:
-            return score_examples_chunked(
-                model,
-                [unique[i] for i in indices],
-                batch_size=self.batch_size,
-                pad_token_id=pad_id,
-                vocab_stats=[unique_vocab[i] for i in indices],
-                vocab_chunk_size=self.vocab_chunk_size,
-                position_chunk_size=self.position_chunk_size,
-            )
-
-        ordered = distributed_map(run, order, self.distributed)
-        by_unique: list[SequenceScores | None] = [None] * len(unique)
-        for i, s in zip(order, ordered):
-            by_unique[i] = s
-        return [by_unique[s] for s in slot]
-
-    def _generate(self, model, tokenizer, prompts, max_new_tokens: int, stop_strings: Sequence[str]):
-        if not prompts:
-            return []
-        unique = sorted(dict.fromkeys(prompts), key=len, reverse=True)
-
-        def run(chunk):
-            return generate_greedy(
-                model,
-                tokenizer,
-                chunk,
-                max_new_tokens=max_new_tokens,
-                stop_strings=stop_strings,
-                batch_size=self.generation_batch_size,
-            )
-
-        gens = dict(zip(unique, distributed_map(run, unique, self.distributed)))
-        return [gens[p] for p in prompts]
-
-    def _mia(self, results, model, tokenizer, sides, lookup, wanted, timings) -> None:
-        scores = {side: [lookup[e.key] for e in examples] for side, examples in sides.items()}
-        per_attack: dict[str, dict[str, list[float]]] = {}
-        if "mia_loss" in wanted:
-            per_attack["mia_loss"] = {side: [M.loss_score(s.avg_loss) for s in ss] for side, ss in scores.items()}
-        if "mia_zlib" in wanted:
-            per_attack["mia_zlib"] = {
-                side: [M.zlib_score(s.avg_loss, decode_target(tokenizer, e)) for s, e in zip(scores[side], examples)]
-                for side, examples in sides.items()
-            }
-        if "mia_min_k" in wanted:
-            per_attack["mia_min_k"] = {
-                side: [M.min_k_score(s.without_last().log_probs, k=self.mia_k) for s in ss] for side, ss in scores.items()
-            }
-        if "mia_min_k_plus_plus" in wanted:
-            per_attack["mia_min_k_plus_plus"] = {side: [_min_k_pp(s, self.mia_k) for s in ss] for side, ss in scores.items()}
-        all_examples = [e for side in ("forget", "holdout") for e in sides[side]]
-        if "mia_reference" in wanted:
-            start = time.perf_counter()
-            was_training = getattr(self.reference_model, "training", False)
-            self.reference_model.eval()
-            try:
-                ref_scores = self._score(self.reference_model, tokenizer, all_examples, [False] * len(all_examples))
-            finally:
-                self.reference_model.train(was_training)
-            ref = {e.key: s for e, s in zip(all_examples, ref_scores)}
-            per_attack["mia_reference"] = {
-                side: [M.reference_score(s.avg_loss, ref[e.key].avg_loss) for s, e in zip(scores[side], examples)]
-                for side, examples in sides.items()
-            }
-            timings["reference"] = time.perf_counter() - start
-        if "mia_gradnorm" in wanted:
-            start = time.perf_counter()
-            unique = list({e.key: e for e in all_examples}.values())
-            norms = distributed_map(lambda xs: gradient_norms(model, xs, p=self.gradnorm_p), unique, self.distributed)
-            by_key = {e.key: n for e, n in zip(unique, norms)}
-            per_attack["mia_gradnorm"] = {side: [by_key[e.key] for e in examples] for side, examples in sides.items()}
-            timings["gradnorm"] = time.perf_counter() - start
-        for name, side_scores in per_attack.items():
-            results[name] = _mia_entry(side_scores["forget"], side_scores["holdout"])
+    def _score_shard(self, model, examples, vocab_stats, pad_id) -> list[SequenceScores]:
+        return score_examples_chunked(
+            model,
+            examples,
+            batch_size=self.batch_size,
+            pad_token_id=pad_id,
+            vocab_stats=vocab_stats,
+            vocab_chunk_size=self.vocab_chunk_size,
+            position_chunk_size=self.position_chunk_size,
+        )
 
 
 def _rouge_entry(tokenizer, examples: Sequence[EncodedExample], truths: Sequence[str], generations) -> dict[str, Any]:
@@ -603,4 +463,4 @@ def _rouge_entry(tokenizer, examples: Sequence[EncodedExample], truths: Sequence
                 "generation": gen.text,
             }
         )
-    return {"agg_value": M.mean_score([p["rougeL_f1"] for p in per]), "value_by_index": _index(per)}
+    return {"agg_value": M.mean_score([p["rougeL_f1"] for p in per]), "value_by_index": index_values(per)}

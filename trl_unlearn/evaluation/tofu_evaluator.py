@@ -33,18 +33,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
 from . import metrics as M
 from .data import as_rows, check_forget_split, holdout_split_for, load_tofu_config, require_columns
-from .engine import (
-    SequenceScores,
-    distributed_map,
-    generate_greedy,
-    gradient_norms,
-    score_examples,
-)
-from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, decode_target, encode_example
+from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics
+from .engine import SequenceScores, score_examples
+from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, encode_example
 
 logger = logging.getLogger(__name__)
 
@@ -115,31 +109,14 @@ _SPLIT_CONFIGS = {"retain": "retain_perturbed", "ra": "real_authors_perturbed", 
 
 
 def expand_metrics(requested: Iterable[str]) -> set[str]:
-    """Resolve metric/group names and add the metrics each one is computed from.
+    """Resolve TOFU metric/group names and add the metrics each one is computed from.
 
     Raises
     ------
     ValueError
         On an unknown name (the message lists the valid ones).
     """
-    out: set[str] = set()
-    stack = []
-    for name in requested:
-        if name in METRIC_GROUPS:
-            stack.extend(METRIC_GROUPS[name])
-        elif name in ALL_METRICS:
-            stack.append(name)
-        else:
-            raise ValueError(
-                f"unknown TOFU metric {name!r}; use metric names {list(ALL_METRICS)} "
-                f"or groups {sorted(METRIC_GROUPS)}"
-            )
-    while stack:
-        name = stack.pop()
-        if name not in out:
-            out.add(name)
-            stack.extend(_DEPENDENCIES.get(name, ()))
-    return out
+    return resolve_metrics(requested, known=ALL_METRICS, groups=METRIC_GROUPS, dependencies=_DEPENDENCIES, benchmark="TOFU")
 
 
 @dataclass(frozen=True)
@@ -169,37 +146,17 @@ def encode_rows(tokenizer, rows: Sequence[Mapping[str, Any]], fmt: PromptFormat,
     return items
 
 
-def _index(values: Sequence[Any]) -> dict[str, Any]:
-    return {str(i): v for i, v in enumerate(values)}
-
-
 def _prob_entry(scores: Sequence[SequenceScores]) -> dict[str, Any]:
     per = [{"prob": s.prob, "avg_loss": s.avg_loss} for s in scores]
-    return {"agg_value": M.mean_score([p["prob"] for p in per]), "value_by_index": _index(per)}
+    return {"agg_value": M.mean_score([p["prob"] for p in per]), "value_by_index": index_values(per)}
 
 
 def _multi_prob_entry(scores: Sequence[Sequence[SequenceScores]]) -> dict[str, Any]:
     per = [{"prob": [s.prob for s in row], "avg_loss": [s.avg_loss for s in row]} for row in scores]
-    return {"agg_value": M.mean_score([p["prob"] for p in per]), "value_by_index": _index(per)}
+    return {"agg_value": M.mean_score([p["prob"] for p in per]), "value_by_index": index_values(per)}
 
 
-def _mia_entry(forget: Sequence[float], holdout: Sequence[float]) -> dict[str, Any]:
-    auc = M.mia_auc(forget, holdout)
-    return {
-        "forget": {"agg_value": float(np.mean(forget)), "value_by_index": _index([{"score": s} for s in forget])},
-        "holdout": {"agg_value": float(np.mean(holdout)), "value_by_index": _index([{"score": s} for s in holdout])},
-        "auc": auc,
-        "agg_value": auc,
-    }
-
-
-def _min_k_pp(scores: SequenceScores, k: float) -> float:
-    s = scores.without_last()
-    sigma = np.sqrt(np.maximum(s.vocab_var.astype(np.float64), M.MIN_K_PLUS_PLUS_MIN_VARIANCE))
-    return M.min_k_plus_plus_score(s.log_probs, s.vocab_mean, sigma, k=k)
-
-
-class TOFUEvaluator:
+class TOFUEvaluator(BenchmarkEvaluator):
     """The TOFU benchmark (Maini et al., 2024) as open-unlearning evaluates it.
 
     Parameters
@@ -265,6 +222,9 @@ class TOFUEvaluator:
     #: Benchmark name and Hub dataset, used by model cards and :class:`UnlearningEvalCallback`.
     benchmark = "TOFU"
     dataset_id = "locuslab/TOFU"
+    results_module = "tofu"
+    reference_name = "retain_reference"
+    results_file = "TOFU_EVAL.json"
 
     def __init__(
         self,
@@ -408,60 +368,23 @@ class TOFUEvaluator:
             :func:`~trl_unlearn.evaluation.tofu.save_results`.
         """
         wanted = self.metrics_to_compute()
-        was_training = getattr(model, "training", False)
-        model.eval()
-        try:
+        with eval_mode(model):
             results = self._evaluate(model, tokenizer, wanted)
-        finally:
-            model.train(was_training)
         reference = self.reference_results(tokenizer, retain_reference)
         self._add_aggregates(results, reference, wanted)
         return dict(sorted(results.items()))
 
     def summarize(self, results: Any, retain_reference: Any = None, **kwargs) -> dict[str, float]:
         """:func:`trl_unlearn.evaluation.tofu.summarize` with this evaluator's retain reference."""
-        from .tofu import summarize
-
-        reference = retain_reference if retain_reference is not None else self._reference_results
-        if reference is None and self.retain_reference is not None and not _is_model_like(self.retain_reference):
-            reference = self.retain_reference
-        return summarize(results, reference, **kwargs)
-
-    @staticmethod
-    def save(results: Mapping[str, Any], folder: str | os.PathLike, summary: Mapping[str, float] | None = None) -> None:
-        """Write ``TOFU_EVAL.json`` (and ``TOFU_SUMMARY.json`` when ``summary`` is given) to ``folder``."""
-        from .tofu import save_results, save_summary
-
-        os.makedirs(folder, exist_ok=True)
-        save_results(results, folder)
-        if summary is not None:
-            save_summary(summary, folder)
+        return self._summarize(results, retain_reference, **kwargs)
 
     def reference_results(self, tokenizer=None, retain_reference: Any = None) -> dict[str, Any] | None:
         """The retain reference as a results dict (a reference model is evaluated once and cached)."""
-        from .results import as_results
+        return self._resolve_reference(tokenizer, retain_reference)
 
-        spec = retain_reference if retain_reference is not None else self.retain_reference
-        if spec is None:
-            return None
-        if retain_reference is None and self._reference_results is not None:
-            return self._reference_results
-        if _is_model_like(spec):
-            ref_model, ref_tokenizer = spec if isinstance(spec, tuple) else (spec, tokenizer)
-            if ref_tokenizer is None:
-                raise ValueError("evaluating a retain reference model needs its tokenizer: pass (model, tokenizer)")
-            wanted = expand_metrics(_REFERENCE_METRICS if self._rows_for("holdout") is not None else ("forget_truth_ratio",))
-            was_training = getattr(ref_model, "training", False)
-            ref_model.eval()
-            try:
-                reference = self._evaluate(ref_model, ref_tokenizer, wanted)
-            finally:
-                ref_model.train(was_training)
-        else:
-            reference = as_results(spec, "TOFU_EVAL.json", "retain_reference")
-        if retain_reference is None:
-            self._reference_results = reference
-        return reference
+    def _evaluate_reference_model(self, model, tokenizer) -> dict[str, Any]:
+        wanted = expand_metrics(_REFERENCE_METRICS if self._rows_for("holdout") is not None else ("forget_truth_ratio",))
+        return self._evaluate(model, tokenizer, wanted)
 
     @staticmethod
     def _add_aggregates(results: dict[str, Any], reference: Mapping[str, Any] | None, wanted: set[str]) -> None:
@@ -502,7 +425,7 @@ class TOFUEvaluator:
         items = {s: self._items(tokenizer, s) for s in splits if any(m.startswith(s + "_") for m in wanted)}
         if wanted & set(MEMORIZATION_METRICS):
             items["forget"] = self._items(tokenizer, "forget")
-        mia_wanted = wanted & set(MIA_METRICS)
+        mia_wanted = set(self._available_mia(model, wanted & set(MIA_METRICS), self.requested_metrics is not None))
         if mia_wanted:
             items["forget"] = self._items(tokenizer, "forget")
             items["holdout"] = self._items(tokenizer, "holdout")
@@ -537,7 +460,10 @@ class TOFUEvaluator:
             if f"{split}_Q_A_ROUGE" in wanted:
                 prompts = [item.answer.prompt_ids for item in items[split] if item.answer.prompt_ids not in gen_by_prompt]
                 start = time.perf_counter()
-                gen_by_prompt.update(zip(prompts, self._generate(model, tokenizer, prompts)))
+                gens = self._generate(
+                    model, tokenizer, prompts, max_new_tokens=self.max_new_tokens, compact=self.compact_generation
+                )
+                gen_by_prompt.update(zip(prompts, gens))
                 timings[f"generate/{split}"] = time.perf_counter() - start
 
         results: dict[str, Any] = {}
@@ -546,62 +472,25 @@ class TOFUEvaluator:
             if split in items:
                 self._split_metrics(results, split, items[split], lookup, gen_by_prompt, tokenizer, wanted)
         if wanted & set(MEMORIZATION_METRICS):
-            self._memorization(results, items["forget"], lookup, wanted)
+            self._memorization(results, [lookup[i.answer.key] for i in items["forget"]], wanted)
         timings["aggregate"] = time.perf_counter() - start
         if mia_wanted:
-            self._mia(results, model, tokenizer, items["forget"], items["holdout"], lookup, mia_wanted, timings)
+            sides = {side: [i.answer for i in items[side]] for side in ("forget", "holdout")}
+            self._mia(results, model, tokenizer, sides, lookup, mia_wanted, timings)
         self.last_timings = timings
         return dict(sorted(results.items()))
 
     # ------------------------------------------------------------ engine calls
-    def _pad_id(self, tokenizer) -> int:
-        return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-    def _score(self, model, tokenizer, examples: list[EncodedExample], vocab: list[bool]) -> list[SequenceScores]:
-        from .engine import unique_in_order
-
-        first, slot = unique_in_order([e.key for e in examples])
-        unique = [examples[i] for i in first]
-        unique_vocab = [False] * len(unique)
-        for i, s in enumerate(slot):
-            unique_vocab[s] = unique_vocab[s] or vocab[i]
-        # longest first, so that shards get similar work
-        order = sorted(range(len(unique)), key=lambda i: -len(unique[i].input_ids))
-        pad_id = self._pad_id(tokenizer)
-
-        def run(indices: list[int]) -> list[SequenceScores]:
-            return score_examples(
-                model,
-                [unique[i] for i in indices],
-                batch_size=self.batch_size,
-                pad_token_id=pad_id,
-                vocab_stats=[unique_vocab[i] for i in indices],
-                vocab_chunk_size=self.vocab_chunk_size,
-                share_prompts=self.share_prompts,
-            )
-
-        ordered = distributed_map(run, order, self.distributed)
-        by_unique: list[SequenceScores | None] = [None] * len(unique)
-        for i, s in zip(order, ordered):
-            by_unique[i] = s
-        return [by_unique[s] for s in slot]
-
-    def _generate(self, model, tokenizer, prompts: list[tuple[int, ...]]):
-        unique = list(dict.fromkeys(prompts))
-        unique.sort(key=len, reverse=True)
-
-        def run(chunk):
-            return generate_greedy(
-                model,
-                tokenizer,
-                chunk,
-                max_new_tokens=self.max_new_tokens,
-                batch_size=self.generation_batch_size,
-                compact=self.compact_generation,
-            )
-
-        gens = dict(zip(unique, distributed_map(run, unique, self.distributed)))
-        return [gens[p] for p in prompts]
+    def _score_shard(self, model, examples, vocab_stats, pad_id) -> list[SequenceScores]:
+        return score_examples(
+            model,
+            examples,
+            batch_size=self.batch_size,
+            pad_token_id=pad_id,
+            vocab_stats=vocab_stats,
+            vocab_chunk_size=self.vocab_chunk_size,
+            share_prompts=self.share_prompts,
+        )
 
     # --------------------------------------------------------- per-metric views
     def _split_metrics(self, results, split, items, lookup, gen_by_prompt, tokenizer, wanted) -> None:
@@ -627,7 +516,7 @@ class TOFUEvaluator:
                 )
             results[f"{split}_Q_A_ROUGE"] = {
                 "agg_value": M.mean_score([p["rougeL_recall"] for p in per]),
-                "value_by_index": _index(per),
+                "value_by_index": index_values(per),
             }
         if split in ("ra", "wf") and f"{split}_Q_A_Prob_normalised" in wanted:
             per = [
@@ -636,7 +525,7 @@ class TOFUEvaluator:
             ]
             results[f"{split}_Q_A_Prob_normalised"] = {
                 "agg_value": M.mean_score([p["prob"] for p in per]),
-                "value_by_index": _index(per),
+                "value_by_index": index_values(per),
             }
         tr_key = "forget_truth_ratio" if split == "forget" else f"{split}_Truth_Ratio"
         if tr_key in wanted:
@@ -646,71 +535,5 @@ class TOFUEvaluator:
             aggregator = "closer_to_1_better" if split == "forget" else "true_better"
             results[tr_key] = {
                 "agg_value": M.aggregate_truth_ratio(ratios, aggregator),
-                "value_by_index": _index([{"score": float(r)} for r in ratios]),
+                "value_by_index": index_values([{"score": float(r)} for r in ratios]),
             }
-
-    def _memorization(self, results, items, lookup, wanted) -> None:
-        trimmed = [lookup[i.answer.key].without_last() for i in items]
-        if "exact_memorization" in wanted:
-            per = [{"score": M.exact_memorization(s.predictions, s.targets)} for s in trimmed]
-            results["exact_memorization"] = {
-                "agg_value": M.mean_score([p["score"] for p in per]),
-                "value_by_index": _index(per),
-            }
-        if "extraction_strength" in wanted:
-            per = [{"score": M.extraction_strength(s.predictions, s.targets)} for s in trimmed]
-            results["extraction_strength"] = {
-                "agg_value": M.mean_score([p["score"] for p in per]),
-                "value_by_index": _index(per),
-            }
-
-    def _mia(self, results, model, tokenizer, forget, holdout, lookup, wanted, timings) -> None:
-        sides = {"forget": forget, "holdout": holdout}
-        scores = {side: [lookup[i.answer.key] for i in its] for side, its in sides.items()}
-        per_attack: dict[str, dict[str, list[float]]] = {}
-        if "mia_loss" in wanted:
-            per_attack["mia_loss"] = {side: [M.loss_score(s.avg_loss) for s in ss] for side, ss in scores.items()}
-        if "mia_zlib" in wanted:
-            per_attack["mia_zlib"] = {
-                side: [M.zlib_score(s.avg_loss, decode_target(tokenizer, i.answer)) for s, i in zip(scores[side], its)]
-                for side, its in sides.items()
-            }
-        if "mia_min_k" in wanted:
-            per_attack["mia_min_k"] = {
-                side: [M.min_k_score(s.without_last().log_probs, k=self.mia_k) for s in ss] for side, ss in scores.items()
-            }
-        if "mia_min_k_plus_plus" in wanted:
-            per_attack["mia_min_k_plus_plus"] = {
-                side: [_min_k_pp(s, self.mia_k) for s in ss] for side, ss in scores.items()
-            }
-        if "mia_reference" in wanted:
-            start = time.perf_counter()
-            examples = [i.answer for its in sides.values() for i in its]
-            ref = dict(zip([e.key for e in examples], self._score(self.reference_model, tokenizer, examples, [False] * len(examples))))
-            per_attack["mia_reference"] = {
-                side: [M.reference_score(s.avg_loss, ref[i.answer.key].avg_loss) for s, i in zip(scores[side], its)]
-                for side, its in sides.items()
-            }
-            timings["reference"] = time.perf_counter() - start
-        if "mia_gradnorm" in wanted:
-            start = time.perf_counter()
-            examples = [i.answer for its in sides.values() for i in its]
-            unique = list({e.key: e for e in examples}.values())
-            norms = distributed_map(lambda xs: gradient_norms(model, xs, p=self.gradnorm_p), unique, self.distributed)
-            by_key = {e.key: n for e, n in zip(unique, norms)}
-            per_attack["mia_gradnorm"] = {side: [by_key[i.answer.key] for i in its] for side, its in sides.items()}
-            timings["gradnorm"] = time.perf_counter() - start
-        for name, sides_scores in per_attack.items():
-            results[name] = _mia_entry(sides_scores["forget"], sides_scores["holdout"])
-
-
-def _is_model_like(obj: Any) -> bool:
-    """A model, or a ``(model, tokenizer)`` pair (as opposed to a path or a results dict)."""
-    if isinstance(obj, tuple) and len(obj) == 2:
-        obj = obj[0]
-    try:
-        import torch
-
-        return isinstance(obj, torch.nn.Module)
-    except ImportError:  # pragma: no cover
-        return False
