@@ -19,6 +19,7 @@ TOFU's numbers.
 
 Examples
 --------
+    python benchmarks/bench_tofu_eval.py --mia-stand-in 400 --threads 2   # full forget10 suite (CPU: ~54 min)
     python benchmarks/bench_tofu_eval.py --limit 40 --per-metric
     python benchmarks/bench_tofu_eval.py --device cuda --batch-size 64 --mia-stand-in 400
 """
