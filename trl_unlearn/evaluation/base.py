@@ -19,7 +19,7 @@ import importlib
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -114,10 +114,10 @@ class BenchmarkEvaluator:
     """Base of the benchmark evaluators (not used on its own).
 
     Subclasses set the class attributes, the instance attributes listed below, and implement
-    :meth:`_score_shard` and :meth:`_evaluate_reference_model`.
+    :meth:`_scorer` and :meth:`_evaluate_reference_model`.
 
     Instance attributes read here: ``batch_size``, ``generation_batch_size``, ``distributed``,
-    ``mia_k``, ``gradnorm_p``, ``reference_model`` (MIA reference attack), the reference spec
+    ``vocab_chunk_size``, ``mia_k``, ``gradnorm_p``, ``reference_model`` (MIA reference attack), the reference spec
     named by ``reference_name``, ``_reference_results`` (cache) and ``last_timings``.
     """
 
@@ -135,9 +135,22 @@ class BenchmarkEvaluator:
     def _pad_id(tokenizer) -> int:
         return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    def _score_shard(self, model, examples: list[EncodedExample], vocab_stats: list[bool], pad_id: int) -> list[SequenceScores]:
-        """Score one rank's share of distinct examples (the engine call of the benchmark)."""
+    def _scorer(self) -> tuple[Callable[..., list[SequenceScores]], dict[str, Any]]:
+        """The engine's scoring function for this benchmark and its benchmark-specific options."""
         raise NotImplementedError
+
+    def _score_shard(self, model, examples: list[EncodedExample], vocab_stats: list[bool], pad_id: int) -> list[SequenceScores]:
+        """Score one rank's share of distinct examples."""
+        score, options = self._scorer()
+        return score(
+            model,
+            examples,
+            batch_size=self.batch_size,
+            pad_token_id=pad_id,
+            vocab_stats=vocab_stats,
+            vocab_chunk_size=self.vocab_chunk_size,
+            **options,
+        )
 
     def _score(self, model, tokenizer, examples: Sequence[EncodedExample], vocab: Sequence[bool]) -> list[SequenceScores]:
         """Scores of ``examples`` in order, each distinct example computed once, with Min-k%++

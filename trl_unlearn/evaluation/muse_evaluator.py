@@ -47,7 +47,7 @@ from typing import Any
 from ..ops import IGNORE_INDEX
 from . import metrics as M
 from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics
-from .engine import SequenceScores, score_examples_chunked
+from .engine import score_examples_chunked
 from .muse_data import MUSE_COLUMNS, check_corpus, load_muse_rows, muse_dataset_id
 from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, encode_example
 
@@ -440,16 +440,8 @@ class MUSEEvaluator(BenchmarkEvaluator):
         self.last_timings = timings
         return dict(sorted(results.items()))
 
-    def _score_shard(self, model, examples, vocab_stats, pad_id) -> list[SequenceScores]:
-        return score_examples_chunked(
-            model,
-            examples,
-            batch_size=self.batch_size,
-            pad_token_id=pad_id,
-            vocab_stats=vocab_stats,
-            vocab_chunk_size=self.vocab_chunk_size,
-            position_chunk_size=self.position_chunk_size,
-        )
+    def _scorer(self):
+        return score_examples_chunked, {"position_chunk_size": self.position_chunk_size}
 
 
 def _rouge_entry(tokenizer, examples: Sequence[EncodedExample], truths: Sequence[str], generations) -> dict[str, Any]:

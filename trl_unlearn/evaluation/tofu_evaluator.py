@@ -481,16 +481,8 @@ class TOFUEvaluator(BenchmarkEvaluator):
         return dict(sorted(results.items()))
 
     # ------------------------------------------------------------ engine calls
-    def _score_shard(self, model, examples, vocab_stats, pad_id) -> list[SequenceScores]:
-        return score_examples(
-            model,
-            examples,
-            batch_size=self.batch_size,
-            pad_token_id=pad_id,
-            vocab_stats=vocab_stats,
-            vocab_chunk_size=self.vocab_chunk_size,
-            share_prompts=self.share_prompts,
-        )
+    def _scorer(self):
+        return score_examples, {"share_prompts": self.share_prompts}
 
     # --------------------------------------------------------- per-metric views
     def _split_metrics(self, results, split, items, lookup, gen_by_prompt, tokenizer, wanted) -> None:
