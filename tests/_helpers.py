@@ -37,3 +37,13 @@ def config_kwargs(**overrides):
     )
     kwargs.update(overrides)
     return kwargs
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a multi-process test's rendezvous (a fixed port
+    fails when a previous run's socket still holds it or another suite runs beside this one)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
+from tests._helpers import free_port
 from tests._tofu_fixture import HOLDOUT, TOFU_TINY, read_rows, single_thread, tiny_model, tiny_tokenizer
 from trl_unlearn.evaluation.callback import UnlearningEvalCallback
 from trl_unlearn.evaluation.tofu_evaluator import TOFUEvaluator
@@ -128,7 +129,7 @@ DIST_SCRIPT = Path(__file__).with_name("_distributed_tofu_eval.py")
 def test_two_processes_give_the_single_process_results(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     double = tmp_path / "double.json"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29541",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
            str(DIST_SCRIPT), str(double)]  # fmt: skip
     subprocess.run(cmd, check=True, env=env, timeout=600)
     b = json.loads(double.read_text())

@@ -10,7 +10,7 @@ import torch
 from trl_unlearn import NPOConfig, NPOTrainer
 from trl_unlearn.testing import make_model, mean_token_log_prob, memorisation_task
 
-from ._helpers import config_kwargs, make_setup
+from ._helpers import config_kwargs, free_port, make_setup
 
 
 def _hand_seq_logp(model, prompt_ids, completion_ids):
@@ -203,7 +203,7 @@ def test_two_processes_match_one_process_with_same_global_batch(tmp_path):
     single = tmp_path / "single.json"
     subprocess.run([sys.executable, str(DIST_SCRIPT), str(single), "4"], check=True, env=env, timeout=600)
     double = tmp_path / "double.json"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "29533", "--num_machines", "1",
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", str(free_port()), "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", str(DIST_SCRIPT), str(double), "2"]
     subprocess.run(cmd, check=True, env=env, timeout=600)
     import json
