@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 DEFAULTS = {
-    # Measured with benchmarks/quickstart_feasibility.py (NPO, β=0.1, batch 4, constant lr 1e-5, 12 steps):
-    # forget answer probability 0.448 -> 0.035 (12.7x lower), retain 0.627 -> 0.474. With the retain
-    # weight α=1 the retain facts collapse with the forget facts (retain -73% at 6 steps), hence α=5.
-    "npo": {"learning_rate": 1e-5, "num_train_epochs": 3.0, "beta": 0.1, "retain_loss_weight": 5.0},
+    # Measured with full `trl-unlearn quickstart` runs (batch 4, β=0.1, constant lr 1e-5, 3 epochs = 12
+    # steps; docs/benchmarks.md "Quick-start runs"). NPO, greedy answers naming the key fact after
+    # unlearning, forget / retain: α=5 3/16 / 15/24, α=10 1/16 / 20/24, α=20 2/16 / 20/24 -> α=10.
+    # DiPO with α=5: 2/16 / 24/24. With α=1 the retain facts collapse with the forget facts
+    # (benchmarks/quickstart_feasibility.py: retain -73 % at 6 steps).
+    "npo": {"learning_rate": 1e-5, "num_train_epochs": 3.0, "beta": 0.1, "retain_loss_weight": 10.0},
     "dipo": {"learning_rate": 1e-5, "num_train_epochs": 3.0, "beta": 0.1, "retain_loss_weight": 5.0},
 }
 
