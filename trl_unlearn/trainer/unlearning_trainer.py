@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -468,11 +469,23 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         super().log(logs, start_time)
         self._metrics[mode].clear()
 
+    def _card_name(self) -> str:
+        return Path(self.args.output_dir).name if self.args.hub_model_id is None else self.args.hub_model_id.split("/")[-1]
+
     def _save_checkpoint(self, model, trial):
         # Keep the model card next to every checkpoint (and in checkpoint pushes), as TRL's trainers do.
-        name = Path(self.args.output_dir).name if self.args.hub_model_id is None else self.args.hub_model_id.split("/")[-1]
-        self.create_model_card(model_name=name)
+        self.create_model_card(model_name=self._card_name())
         super()._save_checkpoint(model, trial)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        """Save the model (see :meth:`transformers.Trainer.save_model`); a save to ``args.output_dir``
+        also rewrites its model card, so results recorded after the last checkpoint (e.g. by
+        :class:`~trl_unlearn.evaluation.callback.UnlearningEvalCallback` at the end of training)
+        are on it."""
+        super().save_model(output_dir, _internal_call)
+        target = self.args.output_dir if output_dir is None else output_dir
+        if not _internal_call and os.path.abspath(target) == os.path.abspath(self.args.output_dir):
+            self.create_model_card(model_name=self._card_name())
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
