@@ -30,7 +30,7 @@ from .prompts import EncodedExample, decode_target
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BenchmarkEvaluator", "index_values", "is_model_like", "mia_entry", "resolve_metrics", "eval_mode"]
+__all__ = ["BenchmarkEvaluator", "index_values", "is_model_like", "mia_entry", "resolve_metrics", "eval_mode", "stopwatch"]
 
 
 def index_values(values: Sequence[Any]) -> dict[str, Any]:
@@ -76,6 +76,16 @@ def eval_mode(model) -> Iterator[None]:
         yield
     finally:
         model.train(was_training)
+
+
+@contextlib.contextmanager
+def stopwatch(timings: dict[str, float], key: str) -> Iterator[None]:
+    """Add the block's wall-clock seconds to ``timings[key]`` (evaluators' ``last_timings``)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
 
 
 def resolve_metrics(
@@ -256,27 +266,25 @@ class BenchmarkEvaluator:
             }
         all_examples = [e for side in ("forget", "holdout") for e in sides[side]]
         if "mia_reference" in wanted:
-            start = time.perf_counter()
-            with eval_mode(self.reference_model):
-                ref_scores = self._score(self.reference_model, tokenizer, all_examples, [False] * len(all_examples))
-            ref = {e.key: s for e, s in zip(all_examples, ref_scores)}
-            per_attack["mia_reference"] = {
-                side: [M.reference_score(s.avg_loss, ref[e.key].avg_loss) for s, e in zip(scores[side], examples)]
-                for side, examples in sides.items()
-            }
-            timings["reference"] = time.perf_counter() - start
+            with stopwatch(timings, "reference"):
+                with eval_mode(self.reference_model):
+                    ref_scores = self._score(self.reference_model, tokenizer, all_examples, [False] * len(all_examples))
+                ref = {e.key: s for e, s in zip(all_examples, ref_scores)}
+                per_attack["mia_reference"] = {
+                    side: [M.reference_score(s.avg_loss, ref[e.key].avg_loss) for s, e in zip(scores[side], examples)]
+                    for side, examples in sides.items()
+                }
         if "mia_gradnorm" in wanted:
-            start = time.perf_counter()
-            unique = list({e.key: e for e in all_examples}.values())
-            chunk = getattr(self, "position_chunk_size", 512)
+            with stopwatch(timings, "gradnorm"):
+                unique = list({e.key: e for e in all_examples}.values())
+                chunk = getattr(self, "position_chunk_size", 512)
 
-            def run(xs):
-                return gradient_norms(model, xs, p=self.gradnorm_p, position_chunk_size=chunk)
+                def run(xs):
+                    return gradient_norms(model, xs, p=self.gradnorm_p, position_chunk_size=chunk)
 
-            norms = distributed_map(run, unique, self.distributed)
-            by_key = {e.key: n for e, n in zip(unique, norms)}
-            per_attack["mia_gradnorm"] = {side: [by_key[e.key] for e in examples] for side, examples in sides.items()}
-            timings["gradnorm"] = time.perf_counter() - start
+                norms = distributed_map(run, unique, self.distributed)
+                by_key = {e.key: n for e, n in zip(unique, norms)}
+                per_attack["mia_gradnorm"] = {side: [by_key[e.key] for e in examples] for side, examples in sides.items()}
         for name, side_scores in per_attack.items():
             results[name] = mia_entry(side_scores["forget"], side_scores["holdout"])
 

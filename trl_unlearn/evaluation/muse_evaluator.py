@@ -40,13 +40,12 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..ops import IGNORE_INDEX
 from . import metrics as M
-from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics
+from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics, stopwatch
 from .engine import score_examples_chunked
 from .muse_data import MUSE_COLUMNS, check_corpus, load_muse_rows, muse_dataset_id
 from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, encode_example
@@ -386,15 +385,18 @@ class MUSEEvaluator(BenchmarkEvaluator):
     # ------------------------------------------------------------ internals
     def _evaluate(self, model, tokenizer, wanted: set[str], explicit: bool) -> dict[str, Any]:
         timings: dict[str, float] = {}
-        start = time.perf_counter()
-        mia_wanted = self._available_mia(model, [m for m in MIA_METRICS if m in wanted], explicit)
-        memorization = [m for m in MEMORIZATION_METRICS if m in wanted]
-        verbmem = self.examples(tokenizer, "verbmem") if memorization or "forget_verbmem_ROUGE" in wanted else []
-        privleak = (
-            {side: self.examples(tokenizer, f"privleak_{side}") for side in ("forget", "holdout")} if mia_wanted else {}
-        )
-        knowmem = {m: self.examples(tokenizer, _KNOWMEM[m][0]) for m in ("forget_knowmem_ROUGE", "retain_knowmem_ROUGE") if m in wanted}
-        timings["encode"] = time.perf_counter() - start
+        with stopwatch(timings, "encode"):
+            mia_wanted = self._available_mia(model, [m for m in MIA_METRICS if m in wanted], explicit)
+            memorization = [m for m in MEMORIZATION_METRICS if m in wanted]
+            verbmem = self.examples(tokenizer, "verbmem") if memorization or "forget_verbmem_ROUGE" in wanted else []
+            privleak = (
+                {side: self.examples(tokenizer, f"privleak_{side}") for side in ("forget", "holdout")} if mia_wanted else {}
+            )
+            knowmem = {
+                m: self.examples(tokenizer, _KNOWMEM[m][0])
+                for m in ("forget_knowmem_ROUGE", "retain_knowmem_ROUGE")
+                if m in wanted
+            }
 
         # ---- one scoring pass over every distinct sequence (ordered: same work on every rank)
         to_score: list[EncodedExample] = []
@@ -407,31 +409,29 @@ class MUSEEvaluator(BenchmarkEvaluator):
             for example in privleak.get(side, ()):
                 to_score.append(example)
                 vocab.append(minkpp)
-        start = time.perf_counter()
-        scored = self._score(model, tokenizer, to_score, vocab)
-        timings["score"] = time.perf_counter() - start
+        with stopwatch(timings, "score"):
+            scored = self._score(model, tokenizer, to_score, vocab)
         lookup = {e.key: s for e, s in zip(to_score, scored)}
 
         # ---- generation ------------------------------------------------------------------------
         results: dict[str, Any] = {}
-        start = time.perf_counter()
-        if "forget_verbmem_ROUGE" in wanted:
-            gens = self._generate(
-                model, tokenizer, [e.prompt_ids for e in verbmem], max_new_tokens=self.verbmem_max_new_tokens
-            )
-            truths = [completion_ground_truth(tokenizer, e) for e in verbmem]
-            results["forget_verbmem_ROUGE"] = _rouge_entry(tokenizer, verbmem, truths, gens)
-        for name, examples in knowmem.items():
-            gens = self._generate(
-                model,
-                tokenizer,
-                [e.prompt_ids for e in examples],
-                max_new_tokens=self.knowmem_max_new_tokens,
-                stop_strings=self.knowmem_stop_strings,
-            )
-            truths = [decode_ground_truth(tokenizer, e) for e in examples]
-            results[name] = _rouge_entry(tokenizer, examples, truths, gens)
-        timings["generate"] = time.perf_counter() - start
+        with stopwatch(timings, "generate"):
+            if "forget_verbmem_ROUGE" in wanted:
+                gens = self._generate(
+                    model, tokenizer, [e.prompt_ids for e in verbmem], max_new_tokens=self.verbmem_max_new_tokens
+                )
+                truths = [completion_ground_truth(tokenizer, e) for e in verbmem]
+                results["forget_verbmem_ROUGE"] = _rouge_entry(tokenizer, verbmem, truths, gens)
+            for name, examples in knowmem.items():
+                gens = self._generate(
+                    model,
+                    tokenizer,
+                    [e.prompt_ids for e in examples],
+                    max_new_tokens=self.knowmem_max_new_tokens,
+                    stop_strings=self.knowmem_stop_strings,
+                )
+                truths = [decode_ground_truth(tokenizer, e) for e in examples]
+                results[name] = _rouge_entry(tokenizer, examples, truths, gens)
 
         if memorization:
             self._memorization(results, [lookup[e.key] for e in verbmem], memorization)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +35,7 @@ from typing import Any
 
 from . import metrics as M
 from .data import as_rows, check_forget_split, holdout_split_for, load_tofu_config, require_columns
-from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics
+from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics, stopwatch
 from .engine import SequenceScores, score_examples
 from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, encode_example
 
@@ -420,16 +419,15 @@ class TOFUEvaluator(BenchmarkEvaluator):
 
     def _evaluate(self, model, tokenizer, wanted: set[str]) -> dict[str, Any]:
         timings: dict[str, float] = {}
-        start = time.perf_counter()
-        splits = ("forget", "retain", "ra", "wf")  # ordered: every rank must build the same work list
-        items = {s: self._items(tokenizer, s) for s in splits if any(m.startswith(s + "_") for m in wanted)}
-        if wanted & set(MEMORIZATION_METRICS):
-            items["forget"] = self._items(tokenizer, "forget")
-        mia_wanted = set(self._available_mia(model, wanted & set(MIA_METRICS), self.requested_metrics is not None))
-        if mia_wanted:
-            items["forget"] = self._items(tokenizer, "forget")
-            items["holdout"] = self._items(tokenizer, "holdout")
-        timings["encode"] = time.perf_counter() - start
+        with stopwatch(timings, "encode"):
+            splits = ("forget", "retain", "ra", "wf")  # ordered: every rank must build the same work list
+            items = {s: self._items(tokenizer, s) for s in splits if any(m.startswith(s + "_") for m in wanted)}
+            if wanted & set(MEMORIZATION_METRICS):
+                items["forget"] = self._items(tokenizer, "forget")
+            mia_wanted = set(self._available_mia(model, wanted & set(MIA_METRICS), self.requested_metrics is not None))
+            if mia_wanted:
+                items["forget"] = self._items(tokenizer, "forget")
+                items["holdout"] = self._items(tokenizer, "holdout")
 
         # ---- scoring: every distinct example once ----------------------------------------
         # One engine call per split (timed separately, so a run reports where its time went);
@@ -441,39 +439,36 @@ class TOFUEvaluator(BenchmarkEvaluator):
             vocab_stats = minkpp and split in ("forget", "holdout")
             to_score: dict[Any, EncodedExample] = {}
             for item in items[split]:
-                examples = [item.answer]
+                candidates = [item.answer]
                 if item.paraphrase is not None and f"{split}_Q_A_PARA_Prob" in wanted:
-                    examples.append(item.paraphrase)
+                    candidates.append(item.paraphrase)
                 if f"{split}_Q_A_PERT_Prob" in wanted:
-                    examples.extend(item.perturbed)
-                for e in examples:
+                    candidates.extend(item.perturbed)
+                for e in candidates:
                     if e.key not in lookup or (vocab_stats and e is item.answer and lookup[e.key].vocab_mean is None):
                         to_score[e.key] = e
-            start = time.perf_counter()
-            examples = list(to_score.values())
-            lookup.update(zip(to_score, self._score(model, tokenizer, examples, [vocab_stats] * len(examples))))
-            timings[f"score/{split}"] = time.perf_counter() - start
+            with stopwatch(timings, f"score/{split}"):
+                examples = list(to_score.values())
+                lookup.update(zip(to_score, self._score(model, tokenizer, examples, [vocab_stats] * len(examples))))
 
         # ---- generation for ROUGE --------------------------------------------------------
         gen_by_prompt: dict[tuple[int, ...], Any] = {}
         for split in ("forget", "retain", "ra", "wf"):
             if f"{split}_Q_A_ROUGE" in wanted:
                 prompts = [item.answer.prompt_ids for item in items[split] if item.answer.prompt_ids not in gen_by_prompt]
-                start = time.perf_counter()
-                gens = self._generate(
-                    model, tokenizer, prompts, max_new_tokens=self.max_new_tokens, compact=self.compact_generation
-                )
-                gen_by_prompt.update(zip(prompts, gens))
-                timings[f"generate/{split}"] = time.perf_counter() - start
+                with stopwatch(timings, f"generate/{split}"):
+                    gens = self._generate(
+                        model, tokenizer, prompts, max_new_tokens=self.max_new_tokens, compact=self.compact_generation
+                    )
+                    gen_by_prompt.update(zip(prompts, gens))
 
         results: dict[str, Any] = {}
-        start = time.perf_counter()
-        for split in ("forget", "retain", "ra", "wf"):
-            if split in items:
-                self._split_metrics(results, split, items[split], lookup, gen_by_prompt, tokenizer, wanted)
-        if wanted & set(MEMORIZATION_METRICS):
-            self._memorization(results, [lookup[i.answer.key] for i in items["forget"]], wanted)
-        timings["aggregate"] = time.perf_counter() - start
+        with stopwatch(timings, "aggregate"):
+            for split in ("forget", "retain", "ra", "wf"):
+                if split in items:
+                    self._split_metrics(results, split, items[split], lookup, gen_by_prompt, tokenizer, wanted)
+            if wanted & set(MEMORIZATION_METRICS):
+                self._memorization(results, [lookup[i.answer.key] for i in items["forget"]], wanted)
         if mia_wanted:
             sides = {side: [i.answer for i in items[side]] for side in ("forget", "holdout")}
             self._mia(results, model, tokenizer, sides, lookup, mia_wanted, timings)
