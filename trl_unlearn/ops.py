@@ -17,6 +17,45 @@ import torch.nn.functional as F
 
 IGNORE_INDEX = -100
 
+#: How attention masks are built from token ids (trainers' and evaluators' ``attention_mask_mode``).
+#: ``"open_unlearning"``: as open-unlearning's collator, every token equal to the pad id (the EOS
+#: when the tokenizer has no pad token) is hidden as an attention key, also inside a sequence
+#: (chat templates close each turn with the EOS). ``"padding"``: only padding is hidden.
+ATTENTION_MASK_MODES = ("open_unlearning", "padding")
+
+
+def check_attention_mask_mode(mode: str) -> str:
+    """``mode`` if it is one of :data:`ATTENTION_MASK_MODES`, else a ``ValueError`` naming them."""
+    if mode not in ATTENTION_MASK_MODES:
+        raise ValueError(
+            f"attention_mask_mode must be one of {ATTENTION_MASK_MODES}, got {mode!r}: 'open_unlearning' hides every "
+            "pad-id token as open-unlearning does (comparable with its logs), 'padding' hides only the padding"
+        )
+    return mode
+
+
+def key_masked_token_id(tokenizer, mode: str) -> int | None:
+    """The token id hidden as an attention key wherever it occurs, or ``None`` (padding only).
+
+    In ``"open_unlearning"`` mode that is the pad id open-unlearning masks: the tokenizer's pad
+    token, or its EOS when it has none (open-unlearning then uses the EOS as padding).
+    """
+    if check_attention_mask_mode(mode) == "padding":
+        return None
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def attention_mask_for(input_ids: torch.Tensor, padding_mask: torch.Tensor, masked_token_id: int | None) -> torch.Tensor:
+    """The attention mask of padded ``input_ids``: ``padding_mask``, and zero wherever the token
+    is ``masked_token_id`` (see :func:`key_masked_token_id`; ``None`` leaves the padding mask).
+
+    Positions (rotary / learned) are never derived from this mask when scoring: a hidden token
+    keeps its place, as in open-unlearning, where the forward pass gets no position ids.
+    """
+    if masked_token_id is None:
+        return padding_mask
+    return padding_mask * (input_ids != masked_token_id).to(padding_mask.dtype)
+
 
 def shift_for_next_token(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Align ``logits[:, t]`` with ``labels[:, t + 1]``.

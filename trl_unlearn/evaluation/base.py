@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..ops import key_masked_token_id
 from . import metrics as M
 from .engine import SequenceScores, distributed_map, generate_greedy, gradient_norms, unique_in_order
 from .prompts import EncodedExample, decode_target
@@ -127,7 +128,7 @@ class BenchmarkEvaluator:
     :meth:`_scorer` and :meth:`_evaluate_reference_model`.
 
     Instance attributes read here: ``batch_size``, ``generation_batch_size``, ``distributed``,
-    ``vocab_chunk_size``, ``mia_k``, ``gradnorm_p``, ``reference_model`` (MIA reference attack), the reference spec
+    ``vocab_chunk_size``, ``mia_k``, ``gradnorm_p``, ``attention_mask_mode``, ``reference_model`` (MIA reference attack), the reference spec
     named by ``reference_name``, ``_reference_results`` (cache) and ``last_timings``.
     """
 
@@ -149,7 +150,13 @@ class BenchmarkEvaluator:
         """The engine's scoring function for this benchmark and its benchmark-specific options."""
         raise NotImplementedError
 
-    def _score_shard(self, model, examples: list[EncodedExample], vocab_stats: list[bool], pad_id: int) -> list[SequenceScores]:
+    def _masked_id(self, tokenizer) -> int | None:
+        """The token id hidden as an attention key everywhere (``attention_mask_mode``)."""
+        return key_masked_token_id(tokenizer, self.attention_mask_mode)
+
+    def _score_shard(
+        self, model, examples: list[EncodedExample], vocab_stats: list[bool], pad_id: int, masked_id: int | None
+    ) -> list[SequenceScores]:
         """Score one rank's share of distinct examples."""
         score, options = self._scorer()
         return score(
@@ -159,6 +166,7 @@ class BenchmarkEvaluator:
             pad_token_id=pad_id,
             vocab_stats=vocab_stats,
             vocab_chunk_size=self.vocab_chunk_size,
+            masked_token_id=masked_id,
             **options,
         )
 
@@ -173,10 +181,12 @@ class BenchmarkEvaluator:
         for i, s in enumerate(slot):
             unique_vocab[s] = unique_vocab[s] or vocab[i]
         order = sorted(range(len(unique)), key=lambda i: -len(unique[i].input_ids))  # similar work per shard
-        pad_id = self._pad_id(tokenizer)
+        pad_id, masked_id = self._pad_id(tokenizer), self._masked_id(tokenizer)
 
         def run(indices: list[int]) -> list[SequenceScores]:
-            return self._score_shard(model, [unique[i] for i in indices], [unique_vocab[i] for i in indices], pad_id)
+            return self._score_shard(
+                model, [unique[i] for i in indices], [unique_vocab[i] for i in indices], pad_id, masked_id
+            )
 
         by_unique: list[SequenceScores | None] = [None] * len(unique)
         for i, s in zip(order, distributed_map(run, order, self.distributed)):
@@ -207,6 +217,7 @@ class BenchmarkEvaluator:
                 stop_strings=stop_strings,
                 batch_size=self.generation_batch_size,
                 compact=compact,
+                masked_token_id=self._masked_id(tokenizer),
             )
 
         gens = dict(zip(unique, distributed_map(run, unique, self.distributed)))
@@ -279,8 +290,12 @@ class BenchmarkEvaluator:
                 unique = list({e.key: e for e in all_examples}.values())
                 chunk = getattr(self, "position_chunk_size", 512)
 
+                masked_id = self._masked_id(tokenizer)
+
                 def run(xs):
-                    return gradient_norms(model, xs, p=self.gradnorm_p, position_chunk_size=chunk)
+                    return gradient_norms(
+                        model, xs, p=self.gradnorm_p, position_chunk_size=chunk, masked_token_id=masked_id
+                    )
 
                 norms = distributed_map(run, unique, self.distributed)
                 by_key = {e.key: n for e, n in zip(unique, norms)}

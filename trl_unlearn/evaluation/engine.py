@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..ops import IGNORE_INDEX, score_sequences
+from ..ops import IGNORE_INDEX, attention_mask_for, score_sequences
 from .prompts import EncodedExample, decode_text
 
 logger = logging.getLogger(__name__)
@@ -237,11 +237,17 @@ def model_device(model) -> torch.device:
 # scoring
 # --------------------------------------------------------------------------------------------
 def _score_batch(
-    model, examples: Sequence[EncodedExample], need_vocab: Sequence[bool], pad_token_id: int, chunk_size: int
+    model,
+    examples: Sequence[EncodedExample],
+    need_vocab: Sequence[bool],
+    pad_token_id: int,
+    chunk_size: int,
+    masked_token_id: int | None = None,
 ) -> list[SequenceScores]:
     device = model_device(model)
-    input_ids, attention_mask = pad_batch([e.input_ids for e in examples], pad_token_id, "right")
+    input_ids, padding_mask = pad_batch([e.input_ids for e in examples], pad_token_id, "right")
     labels, _ = pad_batch([e.labels for e in examples], IGNORE_INDEX, "right")
+    attention_mask = attention_mask_for(input_ids, padding_mask, masked_token_id)
     input_ids, attention_mask, labels = input_ids.to(device), attention_mask.to(device), labels.to(device)
     log_probs, mask, logits = score_sequences(model, input_ids, attention_mask, labels)
     shifted_logits = logits[:, :-1, :]
@@ -290,13 +296,20 @@ def _prompt_groups(examples: Sequence[EncodedExample], batch_size: int) -> list[
 
 
 def _score_shared_prompt_batch(
-    model, groups: Sequence[Sequence[EncodedExample]], need_vocab: Sequence[bool], pad_token_id: int, chunk_size: int
+    model,
+    groups: Sequence[Sequence[EncodedExample]],
+    need_vocab: Sequence[bool],
+    pad_token_id: int,
+    chunk_size: int,
+    masked_token_id: int | None = None,
 ) -> list[SequenceScores]:
     """Score groups of answers that share a prompt: the prompt once, then all answers on its KV cache.
 
     Prompts are left-padded (their last position predicts every answer's first token), answers
     right-padded after them with position ids continuing each prompt; the log-probabilities go
-    through :func:`trl_unlearn.ops.gather_log_probs` as everywhere else.
+    through :func:`trl_unlearn.ops.gather_log_probs` as everywhere else. Position ids count
+    every real token (as an unpadded forward pass does), also the ones hidden as attention keys
+    by ``masked_token_id``.
     """
     from transformers import DynamicCache
 
@@ -304,28 +317,30 @@ def _score_shared_prompt_batch(
 
     device = model_device(model)
     cut = [prompt_length(g[0]) for g in groups]
-    prompt_ids, prompt_mask = pad_batch([g[0].input_ids[:n] for g, n in zip(groups, cut)], pad_token_id, "left")
-    prompt_ids, prompt_mask = prompt_ids.to(device), prompt_mask.to(device)
+    prompt_ids, prompt_padding = pad_batch([g[0].input_ids[:n] for g, n in zip(groups, cut)], pad_token_id, "left")
+    prompt_mask = attention_mask_for(prompt_ids, prompt_padding, masked_token_id)
+    prompt_ids, prompt_mask, prompt_padding = prompt_ids.to(device), prompt_mask.to(device), prompt_padding.to(device)
     cache = DynamicCache(config=getattr(model, "config", None))
     extra = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
-    first = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
-                  past_key_values=cache, use_cache=True, **extra).logits[:, -1, :]  # fmt: skip
+    first = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=(prompt_padding.cumsum(-1) - 1).clamp(min=0),
+                  cache=cache, use_cache=True, **extra).logits[:, -1, :]  # fmt: skip
     owner = torch.tensor([g for g, group in enumerate(groups) for _ in group], device=device)
     answers = [e.input_ids[n:] for group, n in zip(groups, cut) for e in group]
-    answer_ids, answer_mask = pad_batch(answers, pad_token_id, "right")
-    answer_ids, answer_mask = answer_ids.to(device), answer_mask.to(device)
+    answer_ids, answer_padding = pad_batch(answers, pad_token_id, "right")
+    answer_mask = attention_mask_for(answer_ids, answer_padding, masked_token_id)
+    answer_ids, answer_mask, answer_padding = answer_ids.to(device), answer_mask.to(device), answer_padding.to(device)
     cache.batch_select_indices(owner)
     offsets = torch.tensor(cut, device=device)[owner].unsqueeze(-1)
     rest = model(
         input_ids=answer_ids,
         attention_mask=torch.cat([prompt_mask[owner], answer_mask], dim=1),
         position_ids=offsets + torch.arange(answer_ids.shape[1], device=device),
-        past_key_values=cache,
+        cache=cache,
         use_cache=True,
     ).logits
     logits = torch.cat([first[owner].unsqueeze(1), rest[:, :-1]], dim=1)  # position j predicts answer token j
     log_probs = gather_log_probs(logits, answer_ids)
-    return _row_scores(logits, log_probs, answer_ids, answer_mask.bool(), need_vocab, chunk_size)
+    return _row_scores(logits, log_probs, answer_ids, answer_padding.bool(), need_vocab, chunk_size)
 
 
 def score_examples(
@@ -337,6 +352,7 @@ def score_examples(
     vocab_stats: bool | Sequence[bool] = False,
     vocab_chunk_size: int = 512,
     share_prompts: bool = True,
+    masked_token_id: int | None = None,
 ) -> list[SequenceScores]:
     """Teacher-forced scores of ``examples``, each distinct one computed once.
 
@@ -359,6 +375,9 @@ def score_examples(
         up to 7 answers per question: answer, paraphrase, 5 perturbed), for ``transformers``
         decoder-only models and "prompt masked, answer labelled" examples; other examples take
         one full forward pass each. Same numbers either way (to float rounding).
+    masked_token_id : int, optional
+        A token id hidden as an attention key wherever it occurs (see
+        :func:`trl_unlearn.ops.key_masked_token_id`); ``None`` hides only the padding.
 
     Returns
     -------
@@ -383,14 +402,19 @@ def score_examples(
             groups = [[unique[shared[j]] for j in members] for members in batch_groups]
             flat = [shared[j] for members in batch_groups for j in members]
             scored = _score_shared_prompt_batch(
-                model, groups, [unique_wants[i] for i in flat], pad_token_id, vocab_chunk_size
+                model, groups, [unique_wants[i] for i in flat], pad_token_id, vocab_chunk_size, masked_token_id
             )
             for i, s in zip(flat, scored):
                 results[i] = s
         for batch in length_batches([len(unique[i].input_ids) for i in full], batch_size):
             indices = [full[j] for j in batch]
             scored = _score_batch(
-                model, [unique[i] for i in indices], [unique_wants[i] for i in indices], pad_token_id, vocab_chunk_size
+                model,
+                [unique[i] for i in indices],
+                [unique_wants[i] for i in indices],
+                pad_token_id,
+                vocab_chunk_size,
+                masked_token_id,
             )
             for i, s in zip(indices, scored):
                 results[i] = s
@@ -478,19 +502,23 @@ def _greedy_compact(
     stop_strings: Sequence[str],
     eos_ids: list[int],
     pad_token_id: int,
+    masked_token_id: int | None = None,
 ) -> list[list[int]]:
     """Greedy decoding that drops finished rows from the batch (and the KV cache) at once.
 
-    Same tokens as ``model.generate(do_sample=False)`` (left padding, position ids from the
-    attention mask), but a row that has produced an EOS or a stop string stops costing compute,
-    so a batch costs the tokens actually generated rather than ``batch x longest``.
+    Same tokens as ``model.generate(do_sample=False)``: left padding, position ids from the
+    attention mask (``cumsum - 1``, so tokens hidden by ``masked_token_id`` shift the positions
+    after them, as in open-unlearning's generation), but a row that has produced an EOS or a
+    stop string stops costing compute, so a batch costs the tokens actually generated rather
+    than ``batch x longest``.
     """
     from transformers import DynamicCache
 
     device = model_device(model)
-    input_ids, attention_mask = pad_batch(prompts, pad_token_id, "left")
+    input_ids, padding_mask = pad_batch(prompts, pad_token_id, "left")
+    attention_mask = attention_mask_for(input_ids, padding_mask, masked_token_id)
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    position_ids = generation_position_ids(attention_mask)
     cache = DynamicCache(config=getattr(model, "config", None))
     extra = {"logits_to_keep": 1} if _accepts_logits_to_keep(model) else {}
     stops = [s for s in stop_strings if s]
@@ -499,8 +527,8 @@ def _greedy_compact(
     generated: list[list[int]] = [[] for _ in prompts]
     active = list(range(len(prompts)))  # original row of each batch row
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                past_key_values=cache, use_cache=True, **extra)  # fmt: skip
-    next_position = position_ids[:, -1:] + 1
+                cache=cache, use_cache=True, **extra)  # fmt: skip
+    next_position = attention_mask.sum(-1, keepdim=True)  # the number of visible tokens before it
     while True:
         tokens = out.logits[:, -1, :].argmax(dim=-1)
         keep = []
@@ -522,8 +550,15 @@ def _greedy_compact(
             active = [active[j] for j in keep]
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(active), 1))], dim=1)
         out = model(input_ids=tokens.unsqueeze(-1), attention_mask=attention_mask, position_ids=next_position,
-                    past_key_values=cache, use_cache=True, **extra)  # fmt: skip
+                    cache=cache, use_cache=True, **extra)  # fmt: skip
         next_position = next_position + 1
+
+
+def generation_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids of a left-padded prompt batch as ``generate`` derives them: ``cumsum - 1`` of
+    the attention mask, 1 on hidden positions (open-unlearning's ``transformers`` 4.45; a hidden
+    position's own id only matters when it is the prompt's last token)."""
+    return (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 1)
 
 
 def _accepts_logits_to_keep(model) -> bool:
@@ -545,11 +580,16 @@ def _generate_batch(
     eos_ids: list[int],
     pad_token_id: int,
     compact: bool = True,
+    masked_token_id: int | None = None,
 ) -> list[Generation]:
     if compact and supports_compact_decoding(model):
-        rows = _greedy_compact(model, tokenizer, prompts, max_new_tokens, stop_strings, eos_ids, pad_token_id)
+        rows = _greedy_compact(
+            model, tokenizer, prompts, max_new_tokens, stop_strings, eos_ids, pad_token_id, masked_token_id
+        )
         return _finish(tokenizer, rows, stop_strings, eos_ids)
-    return _generate_batch_hf(model, tokenizer, prompts, max_new_tokens, stop_strings, eos_ids, pad_token_id)
+    return _generate_batch_hf(
+        model, tokenizer, prompts, max_new_tokens, stop_strings, eos_ids, pad_token_id, masked_token_id
+    )
 
 
 def _generate_batch_hf(
@@ -560,12 +600,14 @@ def _generate_batch_hf(
     stop_strings: Sequence[str],
     eos_ids: list[int],
     pad_token_id: int,
+    masked_token_id: int | None = None,
 ) -> list[Generation]:
     """One ``model.generate`` call (greedy, per-row stop strings); the general fallback."""
     from transformers import StoppingCriteriaList
 
     device = model_device(model)
-    input_ids, attention_mask = pad_batch(prompts, pad_token_id, "left")
+    input_ids, padding_mask = pad_batch(prompts, pad_token_id, "left")
+    attention_mask = attention_mask_for(input_ids, padding_mask, masked_token_id)
     input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
     criteria = StoppingCriteriaList()
     if any(stop_strings):
@@ -597,6 +639,7 @@ def generate_greedy(
     batch_size: int = 16,
     eos_token_ids: Sequence[int] | None = None,
     compact: bool = True,
+    masked_token_id: int | None = None,
 ) -> list[Generation]:
     """Greedy continuations of tokenised prompts, each distinct prompt generated once.
 
@@ -622,6 +665,9 @@ def generate_greedy(
         ``transformers`` decoder-only models); ``False`` or an unsupported model uses
         ``model.generate``, where finished rows keep being padded until the whole batch ends.
         Both give the same tokens.
+    masked_token_id : int, optional
+        A token id hidden as an attention key wherever it occurs in a prompt (see
+        :func:`trl_unlearn.ops.key_masked_token_id`); ``None`` hides only the padding.
 
     Returns
     -------
@@ -641,7 +687,15 @@ def generate_greedy(
     with torch.inference_mode():
         for batch in length_batches([len(p) for p in unique], batch_size):
             gens = _generate_batch(
-                model, tokenizer, [unique[i] for i in batch], max_new_tokens, stop_strings, eos_ids, pad_token_id, compact
+                model,
+                tokenizer,
+                [unique[i] for i in batch],
+                max_new_tokens,
+                stop_strings,
+                eos_ids,
+                pad_token_id,
+                compact,
+                masked_token_id,
             )
             for i, g in zip(batch, gens):
                 results[i] = g
@@ -652,7 +706,12 @@ def generate_greedy(
 # gradient norms (gradnorm MIA)
 # --------------------------------------------------------------------------------------------
 def gradient_norms(
-    model, examples: Sequence[EncodedExample], p: float = 2.0, *, position_chunk_size: int = 512
+    model,
+    examples: Sequence[EncodedExample],
+    p: float = 2.0,
+    *,
+    position_chunk_size: int = 512,
+    masked_token_id: int | None = None,
 ) -> list[float]:
     """Mean over parameter tensors of ``‖∂L/∂θ‖_p`` per example, ``L`` = mean NLL without EOS.
 
@@ -690,9 +749,10 @@ def gradient_norms(
         example = examples[i]
         ids = torch.tensor([example.input_ids], device=device)
         labels = torch.tensor([example.labels], device=device)
+        attention_mask = attention_mask_for(ids, torch.ones_like(ids), masked_token_id)
         with torch.enable_grad():
             if split is None:
-                log_probs, mask, _ = score_sequences(model, ids, torch.ones_like(ids), labels)
+                log_probs, mask, _ = score_sequences(model, ids, attention_mask, labels)
                 picked = log_probs[0][mask[0]][:-1]
                 count = picked.numel()
                 total = picked.sum() if count else None
@@ -702,7 +762,7 @@ def gradient_norms(
                 count = positions.numel()
                 total = None
                 if count:
-                    hidden = _hidden_states(split[0], ids, torch.ones_like(ids))[0]
+                    hidden = _hidden_states(split[0], ids, attention_mask)[0]
                     if count <= position_chunk_size:  # one chunk: nothing to gain from recomputation
                         total = chunk_log_prob_sum(hidden[positions], targets[positions])
                     else:
@@ -867,12 +927,14 @@ def _score_batch_chunked(
     pad_token_id: int,
     vocab_chunk_size: int,
     position_chunk_size: int,
+    masked_token_id: int | None = None,
 ) -> list[SequenceScores]:
     from ..ops import gather_log_probs
 
     decoder, head = split
     device = model_device(model)
-    input_ids, attention_mask = pad_batch([e.input_ids for e in examples], pad_token_id, "right")
+    input_ids, padding_mask = pad_batch([e.input_ids for e in examples], pad_token_id, "right")
+    attention_mask = attention_mask_for(input_ids, padding_mask, masked_token_id)
     labels, _ = pad_batch([e.labels for e in examples], IGNORE_INDEX, "right")
     input_ids, attention_mask, labels = input_ids.to(device), attention_mask.to(device), labels.to(device)
     hidden = _hidden_states(decoder, input_ids, attention_mask)  # [batch, length, hidden]
@@ -917,6 +979,7 @@ def score_examples_chunked(
     vocab_stats: bool | Sequence[bool] = False,
     vocab_chunk_size: int = 512,
     position_chunk_size: int = 512,
+    masked_token_id: int | None = None,
 ) -> list[SequenceScores]:
     """:func:`score_examples` for long sequences: logits computed ``position_chunk_size`` positions at a time.
 
@@ -944,6 +1007,8 @@ def score_examples_chunked(
         Positions per chunk of the vocabulary-moment computation.
     position_chunk_size : int
         Positions whose logits exist at a time.
+    masked_token_id : int, optional
+        A token id hidden as an attention key wherever it occurs (see :func:`score_examples`).
 
     Returns
     -------
@@ -969,10 +1034,17 @@ def score_examples_chunked(
             batch_examples = [unique[i] for i in batch]
             batch_wants = [unique_wants[i] for i in batch]
             if split is None:
-                scored = _score_batch(model, batch_examples, batch_wants, pad_token_id, vocab_chunk_size)
+                scored = _score_batch(model, batch_examples, batch_wants, pad_token_id, vocab_chunk_size, masked_token_id)
             else:
                 scored = _score_batch_chunked(
-                    split, model, batch_examples, batch_wants, pad_token_id, vocab_chunk_size, position_chunk_size
+                    split,
+                    model,
+                    batch_examples,
+                    batch_wants,
+                    pad_token_id,
+                    vocab_chunk_size,
+                    position_chunk_size,
+                    masked_token_id,
                 )
             for i, s in zip(batch, scored):
                 results[i] = s

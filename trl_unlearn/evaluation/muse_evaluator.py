@@ -43,7 +43,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..ops import IGNORE_INDEX
+from ..ops import IGNORE_INDEX, check_attention_mask_mode
 from . import metrics as M
 from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics, stopwatch
 from .engine import score_examples_chunked
@@ -222,6 +222,10 @@ class MUSEEvaluator(BenchmarkEvaluator):
         Positions per chunk of the Min-k%++ vocabulary statistics.
     position_chunk_size : int
         Positions whose logits exist at once while scoring.
+    attention_mask_mode : {"open_unlearning", "padding"}
+        ``"open_unlearning"`` (default): every pad-id token (the EOS when the tokenizer has no
+        pad token) is hidden as an attention key, as in open-unlearning's collator, so numbers
+        match OU's logs. ``"padding"`` hides only the padding (not comparable with OU's logs).
 
     Examples
     --------
@@ -258,6 +262,7 @@ class MUSEEvaluator(BenchmarkEvaluator):
         distributed: str = "shard",
         vocab_chunk_size: int = 512,
         position_chunk_size: int = 512,
+           attention_mask_mode: str = "open_unlearning",
     ):
         self.corpus = check_corpus(corpus)
         self.data_dir = data_dir
@@ -280,6 +285,7 @@ class MUSEEvaluator(BenchmarkEvaluator):
         self.distributed = distributed
         self.vocab_chunk_size = vocab_chunk_size
         self.position_chunk_size = position_chunk_size
+        self.attention_mask_mode = check_attention_mask_mode(attention_mask_mode)
         #: Seconds spent per phase in the last :meth:`evaluate` call.
         self.last_timings: dict[str, float] = {}
         self._rows: dict[str, list[dict[str, Any]]] = {}

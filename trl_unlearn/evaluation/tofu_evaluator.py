@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
+from ..ops import check_attention_mask_mode
 from . import metrics as M
 from .data import as_rows, check_forget_split, holdout_split_for, load_tofu_config, require_columns
 from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics, stopwatch
@@ -210,6 +211,13 @@ class TOFUEvaluator(BenchmarkEvaluator):
         Drop finished rows from a generation batch (see
         :func:`~trl_unlearn.evaluation.engine.generate_greedy`); ``False`` uses
         ``model.generate``. Same generations either way.
+    attention_mask_mode : {"open_unlearning", "padding"}
+        ``"open_unlearning"`` (default) builds attention masks as open-unlearning does: every
+        token equal to the pad id (the EOS when the tokenizer has no pad token, as for
+        SmolLM2 and OU's Llama models) is hidden as an attention key, also the turn ends inside
+        a chat prompt, and generation positions skip them. This reproduces OU's per-example
+        numbers and published results. ``"padding"`` hides only the padding, as plain
+        ``transformers`` inference does; its numbers are **not** comparable with OU's logs.
 
     Examples
     --------
@@ -245,6 +253,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
         vocab_chunk_size: int = 512,
         share_prompts: bool = True,
         compact_generation: bool = True,
+           attention_mask_mode: str = "open_unlearning",
     ):
         self.forget_split = check_forget_split(forget_split)
         self.data_dir = data_dir
@@ -265,6 +274,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
         self.vocab_chunk_size = vocab_chunk_size
         self.share_prompts = share_prompts
         self.compact_generation = compact_generation
+        self.attention_mask_mode = check_attention_mask_mode(attention_mask_mode)
         #: Seconds spent per phase in the last :meth:`evaluate` call.
         self.last_timings: dict[str, float] = {}
         self._rows: dict[str, list[dict[str, Any]] | None] | None = None
