@@ -63,7 +63,7 @@ class ForwardCounter:
     def _hook(self, module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
         rows = ids.shape[0] if ids is not None else 0
-        cache = kwargs.get("past_key_values")
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
         if kwargs.get("use_cache") is False and ids is not None:
             self.scoring_calls += 1
             self.scored_rows += rows

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .ops import IGNORE_INDEX
+from .ops import IGNORE_INDEX, attention_mask_for
 
 logger = logging.getLogger(__name__)
 
@@ -300,8 +300,13 @@ def pad_prompt_completion(
     completions: list[list[int]],
     pad_token_id: int,
     pad_to_multiple_of: int | None = None,
+    masked_token_id: int | None = None,
 ) -> dict[str, torch.Tensor]:
     """Right-pad concatenated prompt+completion sequences.
+
+    ``masked_token_id`` (see :func:`trl_unlearn.ops.key_masked_token_id`) is hidden from
+    attention wherever it occurs, not only as padding (open-unlearning's mask); labels are
+    unaffected.
 
     Returns
     -------
@@ -321,6 +326,7 @@ def pad_prompt_completion(
         input_ids[row, :n] = torch.tensor(list(prompt) + list(completion), dtype=torch.long)
         attention_mask[row, :n] = 1
         labels[row, n_p:n] = input_ids[row, n_p:n]
+    attention_mask = attention_mask_for(input_ids, attention_mask, masked_token_id)
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
@@ -338,10 +344,14 @@ class ForgetRetainCollator:
         Padding id (padding positions are masked and never scored).
     pad_to_multiple_of : int, optional
         Round padded lengths up to a multiple of this value.
+    masked_token_id : int, optional
+        A token id also hidden from attention inside sequences (``attention_mask_mode=
+        "open_unlearning"``); ``None`` masks only the padding.
     """
 
     pad_token_id: int
     pad_to_multiple_of: int | None = None
+    masked_token_id: int | None = None
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch: dict[str, torch.Tensor] = {}
@@ -353,6 +363,7 @@ class ForgetRetainCollator:
                 [it[f"{part}_completion_ids"] for it in items],
                 self.pad_token_id,
                 self.pad_to_multiple_of,
+                self.masked_token_id,
             )
             batch.update({f"{part}_{key}": value for key, value in padded.items()})
         if "forget_ref_logps" in items[0]:

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .._trl_compat import BaseConfig
+from ..ops import ATTENTION_MASK_MODES, check_attention_mask_mode
 
 RETAIN_LOSS_TYPES = ("nll", "kl", "none")
 
@@ -43,6 +44,13 @@ class UnlearningConfig(BaseConfig):
     pairing_seed : int, optional
         Seed of the forget/retain pairing (one retain example drawn uniformly per forget example,
         re-drawn every epoch). Defaults to `seed`.
+    attention_mask_mode : str, defaults to "padding"
+        `"padding"`: only padding is hidden from attention, as in `transformers`/TRL training and
+        in ordinary inference. `"open_unlearning"`: every pad-id token (the EOS when the
+        tokenizer has no pad token) is hidden as an attention key, also the turn ends inside a
+        chat sequence, as open-unlearning's collator does; use it to reproduce open-unlearning's
+        training recipes. The evaluators default to `"open_unlearning"` (comparable with
+        open-unlearning's numbers); see the TOFU docs.
 
     forget_loss_weight : float, defaults to 1.0
         γ, the weight of the forget loss.
@@ -105,6 +113,15 @@ class UnlearningConfig(BaseConfig):
     pairing_seed: int | None = field(
         default=None, metadata={"help": "Seed of the forget/retain pairing; defaults to `seed`."}
     )
+    attention_mask_mode: str = field(
+        default="padding",
+        metadata={
+            "help": "'padding': hide only padding from attention (transformers/TRL behaviour). 'open_unlearning': "
+            "also hide every pad-id token inside sequences (EOS-closed chat turns when pad = eos), as "
+            "open-unlearning trains.",
+            "choices": list(ATTENTION_MASK_MODES),
+        },
+    )
 
     # Objective
     forget_loss_weight: float = field(default=1.0, metadata={"help": "γ: weight of the forget loss."})
@@ -133,6 +150,7 @@ class UnlearningConfig(BaseConfig):
             raise ValueError(
                 f"`retain_loss_type` must be one of {RETAIN_LOSS_TYPES}, got {self.retain_loss_type!r}."
             )
+        check_attention_mask_mode(self.attention_mask_mode)
         if self.forget_loss_weight < 0 or self.retain_loss_weight < 0:
             raise ValueError("`forget_loss_weight` and `retain_loss_weight` must be non-negative.")
         if self.warmup_epochs < 0:

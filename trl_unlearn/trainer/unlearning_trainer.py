@@ -28,7 +28,7 @@ try:
 except ImportError:  # pragma: no cover - written in parallel; removed once it lands
     class ModelCardMixin:  # type: ignore[no-redef]
         pass
-from ..ops import sequence_log_probs, token_log_probs
+from ..ops import key_masked_token_id, sequence_log_probs, token_log_probs
 from .unlearning_config import UnlearningConfig
 
 logger = logging.getLogger(__name__)
@@ -208,8 +208,12 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
                 eval_forget_dataset, processing_class, name="eval_forget", **self._data_kwargs(args)
             )
             eval_dataset = ForgetRetainDataset(eval_forget, eval_retain, seed=args.pairing_seed)
+        #: Token id hidden from attention inside sequences (``args.attention_mask_mode``), or None.
+        self.masked_token_id = key_masked_token_id(processing_class, args.attention_mask_mode)
         if data_collator is None:
-            data_collator = ForgetRetainCollator(processing_class.pad_token_id, args.pad_to_multiple_of)
+            data_collator = ForgetRetainCollator(
+                processing_class.pad_token_id, args.pad_to_multiple_of, self.masked_token_id
+            )
 
         super().__init__(
             model=model,
@@ -353,7 +357,10 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
             values: list[float] = []
             for start in range(0, len(data), batch_size):
                 rows = data[start : start + batch_size]
-                batch = pad_prompt_completion(rows["prompt_ids"], rows["completion_ids"], self.processing_class.pad_token_id)
+                batch = pad_prompt_completion(
+                    rows["prompt_ids"], rows["completion_ids"], self.processing_class.pad_token_id,
+                    masked_token_id=self.masked_token_id,
+                )  # fmt: skip
                 batch = {k: v.to(device) for k, v in batch.items()}
                 logits = reference(
                     input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
