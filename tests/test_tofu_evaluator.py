@@ -99,9 +99,10 @@ def test_results_have_open_unlearning_layout(full_results):
     assert results["forget_truth_ratio"]["value_by_index"]["0"]["score"] == pytest.approx(expected)
     summary = evaluator.summarize(results)
     assert set(summary) == {
-        "exact_memorization", "extraction_strength", "forget_Q_A_Prob", "forget_Q_A_ROUGE", "mia_gradnorm",
-        "mia_loss", "mia_min_k", "mia_min_k_plus_plus", "mia_zlib", "model_utility", "privleak",
-    }  # fmt: skip
+        "exact_memorization", "extraction_strength", "forget_Q_A_Prob", "forget_Q_A_ROUGE", "forget_truth_ratio",
+        "mia_gradnorm", "mia_loss", "mia_min_k", "mia_min_k_plus_plus", "mia_zlib", "model_utility", "privleak",
+    }  # fmt: skip  (OU's current suite reports forget_truth_ratio)
+    assert summary["forget_truth_ratio"] == pytest.approx(results["forget_truth_ratio"]["agg_value"])
     assert summary["model_utility"] == pytest.approx(results["model_utility"]["agg_value"])
     assert summary["privleak"] == pytest.approx(results["privleak"]["agg_value"])
 

@@ -49,17 +49,33 @@ def assert_matches(summary, expected):
 def test_full_model_summary_matches_open_unlearning(reference_logs, split):
     folder = full_dir(reference_logs, split)
     reference = load(retain_dir(reference_logs, split))
-    summary = tofu.summarize(load(folder / "TOFU_EVAL.json"), retain_reference=reference)
+    summary = tofu.summarize(load(folder / "TOFU_EVAL.json"), retain_reference=reference, summary_format="legacy")
     assert_matches(summary, read_summary(folder))
 
 
 @pytest.mark.parametrize("split", sorted(PAIRS))
 def test_retain_model_summary_matches_open_unlearning(reference_logs, split):
     folder = retain_dir(reference_logs, split)
-    summary = tofu.summarize(load(folder / "TOFU_EVAL.json"))
+    summary = tofu.summarize(load(folder / "TOFU_EVAL.json"), summary_format="legacy")
     # No reference: no forget_quality (OU logs None and leaves it out), privleak against 0.5.
     assert "forget_quality" not in summary
     assert_matches(summary, read_summary(folder))
+
+
+def test_current_format_summary_matches_open_unlearning_smollm2_log(reference_logs):
+    # OU's current TOFU suite reports forget_truth_ratio: its SmolLM2 log reproduces key for key.
+    folder = reference_logs / "ou_smollm2-135m_tofu_forget05"
+    assert_matches(tofu.summarize(load(folder / "TOFU_EVAL.json")), read_summary(folder))
+
+
+def test_current_format_adds_forget_truth_ratio_to_legacy_logs(reference_logs):
+    folder = full_dir(reference_logs, "forget10")
+    log, reference = load(folder / "TOFU_EVAL.json"), load(retain_dir(reference_logs, "forget10"))
+    current, legacy = tofu.summarize(log, reference), tofu.summarize(log, reference, summary_format="legacy")
+    assert set(current) - set(legacy) == {"forget_truth_ratio"}
+    assert current["forget_truth_ratio"] == pytest.approx(log["forget_truth_ratio"]["agg_value"], rel=1e-12)
+    with pytest.raises(ValueError, match="summary_format must be one of"):
+        tofu.summarize(log, summary_format="2024")
 
 
 def test_known_forget10_values_and_path_inputs(reference_logs):

@@ -49,6 +49,10 @@ __all__ = [
     "model_utility_components",
 ]
 
+#: ``summary_format`` values: OU's current summaries report ``forget_truth_ratio`` (a top-level
+#: metric of its TOFU suite); the "legacy" ones (OU's published Llama-3.2 logs) do not.
+SUMMARY_FORMATS = ("current", "legacy")
+
 EVAL_FILENAME = "TOFU_EVAL.json"
 SUMMARY_FILENAME = "TOFU_SUMMARY.json"
 
@@ -234,6 +238,7 @@ def summarize(
     retain_reference: Any = None,
     *,
     include_components: bool = False,
+    summary_format: str = "current",
 ) -> dict[str, float]:
     """Aggregate TOFU per-example results into OU's ``TOFU_SUMMARY.json`` values.
 
@@ -255,12 +260,17 @@ def summarize(
         Also return ``forget_truth_ratio`` (``closer_to_1_better`` aggregate) and the nine
         :data:`MODEL_UTILITY_COMPONENTS`. OU keeps these in ``TOFU_EVAL.json`` only, so they are
         off by default and the default keys match ``TOFU_SUMMARY.json`` exactly.
+    summary_format : {"current", "legacy"}
+        ``"current"``: the keys of open-unlearning's current TOFU suite, which reports
+        ``forget_truth_ratio`` (``closer_to_1_better`` aggregate) whenever the forget truth ratios
+        were computed. ``"legacy"``: OU's earlier summaries without it (the published
+        Llama-3.2 TOFU logs), to compare with those key for key.
 
     Returns
     -------
     dict
         Sorted by key, among ``exact_memorization``, ``extraction_strength``,
-        ``forget_Q_A_Prob``, ``forget_Q_A_ROUGE``, ``forget_quality``, ``mia_gradnorm``,
+        ``forget_Q_A_Prob``, ``forget_Q_A_ROUGE``, ``forget_quality``, ``forget_truth_ratio``, ``mia_gradnorm``,
         ``mia_loss``, ``mia_min_k``, ``mia_min_k_plus_plus``, ``mia_reference``, ``mia_zlib``,
         ``model_utility``, ``privleak``.
 
@@ -275,6 +285,8 @@ def summarize(
         If only part of the model-utility inputs are present: ``model_utility`` is left out and
         the message lists the missing inputs.
     """
+    if summary_format not in SUMMARY_FORMATS:
+        raise ValueError(f"summary_format must be one of {SUMMARY_FORMATS}, got {summary_format!r}")
     results = as_results(results, EVAL_FILENAME, "results")
     summary: dict[str, float] = {}
 
@@ -324,7 +336,7 @@ def summarize(
             summary["model_utility"] = M.model_utility(list(components.values()))
         if include_components:
             summary.update(components)
-    if include_components and forget_ratios is not None:
+    if (include_components or summary_format == "current") and forget_ratios is not None:
         summary["forget_truth_ratio"] = M.closer_to_1_better(forget_ratios)
 
     summary.update(privacy_summary(results, reference, "retain_reference"))
