@@ -39,6 +39,7 @@ __all__ = [
     "mia_aucs",
     "reference_min_k_auc",
     "privacy_summary",
+    "compare_logs",
 ]
 
 PathLike = str | os.PathLike
@@ -238,3 +239,51 @@ def privacy_summary(
     if "mia_min_k" in out:
         out["privleak"] = privleak(out["mia_min_k"], reference_min_k_auc(reference, what))
     return out
+
+
+def _relative_difference(value: float, reference: float) -> float:
+    if value == reference:  # also two infinities of the same sign
+        return 0.0
+    return abs(value - reference) / max(abs(reference), 1e-12)
+
+
+def compare_logs(results: Mapping[str, Any], reference: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """Per-example agreement of two logs of the same model and data (e.g. ours vs open-unlearning's).
+
+    For every metric with ``value_by_index`` in both logs, over the row indices both have: the
+    largest relative difference ``|ours - reference| / |reference|`` of each numeric field (lists
+    element by element) and, for text fields (``generation``, ``ground_truth``, ``input``), the
+    share of rows whose texts are identical.
+
+    Returns
+    -------
+    dict
+        ``{metric: {"rows": n, field: worst relative difference, f"{field}_identical": share}}``.
+    """
+    report: dict[str, dict[str, float]] = {}
+    for metric in sorted(set(results) & set(reference)):
+        ours = results[metric].get("value_by_index") if isinstance(results[metric], Mapping) else None
+        theirs = reference[metric].get("value_by_index") if isinstance(reference[metric], Mapping) else None
+        if not ours or not theirs:
+            continue
+        rows = [i for i in theirs if i in ours]
+        entry: dict[str, float] = {"rows": len(rows)}
+        for field in sorted(theirs[rows[0]]) if rows else ():
+            pairs = [(ours[i].get(field), theirs[i].get(field)) for i in rows]
+            if all(isinstance(b, str) for _, b in pairs):
+                entry[f"{field}_identical"] = sum(a == b for a, b in pairs) / len(pairs)
+                continue
+            worst = 0.0
+            for a, b in pairs:
+                a_values, b_values = (a, b) if isinstance(b, list) else ([a], [b])
+                if a_values is None or len(a_values) != len(b_values):
+                    worst = float("inf")
+                    continue
+                for x, y in zip(a_values, b_values):
+                    if x is None or y is None:
+                        worst = max(worst, 0.0 if x is y else float("inf"))
+                    else:
+                        worst = max(worst, _relative_difference(float(x), float(y)))
+            entry[field] = worst
+        report[metric] = entry
+    return report
