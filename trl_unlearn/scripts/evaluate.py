@@ -30,6 +30,14 @@ class EvalArguments:
     tag_style: bool = field(
         default=False, metadata={"help": "Use Llama-2 style tags '[INST] q [/INST]' instead of the chat template."}
     )
+    attention_mask_mode: str = field(
+        default="open_unlearning",
+        metadata={
+            "help": "'open_unlearning': hide every pad-id token from attention as open-unlearning does (numbers "
+            "comparable with its logs); 'padding': hide only padding (not comparable).",
+            "choices": ["open_unlearning", "padding"],
+        },
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow models that ship custom code."})
 
 
@@ -61,12 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         from ..evaluation.tofu_evaluator import TOFUEvaluator
 
         evaluator = TOFUEvaluator(args.forget_split, data_dir=args.data_dir, prompt_format=prompt_format(args),
-                                  retain_reference=args.retain_reference, batch_size=args.batch_size, limit=args.limit)
+                                  retain_reference=args.retain_reference, batch_size=args.batch_size, limit=args.limit,
+                                  attention_mask_mode=args.attention_mask_mode)
     else:
         from ..evaluation.muse_evaluator import MUSEEvaluator
 
         evaluator = MUSEEvaluator(args.corpus, data_dir=args.data_dir, retrain_reference=args.retain_reference,
-                                  batch_size=args.batch_size, limit=args.limit)
+                                  batch_size=args.batch_size, limit=args.limit,
+                                  attention_mask_mode=args.attention_mask_mode)
     results = evaluator.evaluate(model, tokenizer)
     summary = evaluator.summarize(results)
     os.makedirs(args.output_dir, exist_ok=True)
