@@ -131,6 +131,12 @@ def _muse_eval_on_tofu_data(tmp):
     make_evaluator(UnlearnScriptArguments(dataset="locuslab/TOFU", forget_split="forget10", eval_benchmark="muse"))
 
 
+def _train_cli(tmp, *args):
+    from trl_unlearn import cli
+
+    cli.main(["npo", "--model_name_or_path", "x/y", "--output_dir", str(tmp / "out"), *args])
+
+
 def _eval_cli(*args):
     from trl_unlearn import cli
 
@@ -204,6 +210,16 @@ RAISES = [
     ("trainer-local-model-missing", lambda s, t: _trainer(s, model=str(t / "no-model")), FileNotFoundError, "nothing exists there"),
     ("eval-cli-model-missing", lambda s, t: _eval_cli("--model_name_or_path", str(t / "no" / "model"), "--data_dir", str(TOFU_TINY)),
      FileNotFoundError, "is a local path"),
+    ("cli-eval-every-0-steps", lambda s, t: _train_cli(t, "--eval_every_steps", "0", "--eval_benchmark", "tofu"),
+     ValueError, "`eval_every_steps` must be a positive integer"),
+    ("cli-eval-every-without-benchmark", lambda s, t: _train_cli(t, "--eval_every_steps", "5"), ValueError,
+     "needs a benchmark to evaluate"),
+    ("cli-eval-batch-size-0", lambda s, t: _train_cli(t, "--eval_batch_size", "0", "--eval_benchmark", "tofu",
+                                                      "--data_dir", str(TOFU_TINY), "--forget_split", "forget01"),
+     ValueError, "`batch_size` must be a positive integer"),
+    ("cli-train-dtype", lambda s, t: _train_cli(t, "--dtype", "float33"), SystemExit, "2"),
+    ("eval-cli-batch-size-0", lambda s, t: _eval_cli("--model_name_or_path", "x/y", "--batch_size", "0"), ValueError,
+     "`batch_size` must be a positive integer"),
     ("eval-cli-dtype", lambda s, t: _eval_cli("--model_name_or_path", "x/y", "--dtype", "float33"), SystemExit, "2"),
     ("malformed-jsonl-line", lambda s, t: _malformed_tofu(t), ValueError, "forget01.json, line 2"),
     ("truncated-eval-log", lambda s, t: _truncated_log(t), ValueError, "TOFU_EVAL.json, line"),

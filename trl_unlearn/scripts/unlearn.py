@@ -103,7 +103,7 @@ def run(method: str, script_args, training_args, model_args):
     """
     from trl import get_peft_config
 
-    from ..checks import check_hub_push, check_model_path, check_output_dir
+    from ..checks import check_hub_push, check_model_path, check_output_dir, check_positive
     from ..trainer import METHODS
     from .datasets_loading import load_split
 
@@ -111,6 +111,9 @@ def run(method: str, script_args, training_args, model_args):
     if model_args.model_name_or_path is None:
         raise SystemExit("--model_name_or_path is required (a Hub id or a local checkpoint folder).")
     check_model_path(model_args.model_name_or_path)
+    check_positive("eval_every_steps", script_args.eval_every_steps, allow_none=True)
+    if script_args.eval_every_steps and script_args.eval_benchmark == "none":
+        raise ValueError("--eval_every_steps needs a benchmark to evaluate: add --eval_benchmark tofu or muse.")
     check_output_dir(training_args.output_dir)
     if training_args.push_to_hub:
         check_hub_push(training_args.hub_token)
