@@ -255,7 +255,7 @@ def check_vocabulary(model, tokenizer=None, *, other=None, what: str = "model", 
             "after adding tokens)."
         )
     if other is not None:
-        other_rows, other_out = vocabulary_sizes(other)
+        other_out = vocabulary_sizes(other)[1]
         if out is not None and other_out is not None and out != other_out:
             raise ValueError(
                 f"The {other_what} scores {other_out} tokens but the {what} scores {out}: they do not share a "
