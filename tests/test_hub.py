@@ -154,8 +154,10 @@ def _error(status, message, code=None):
 
 
 @pytest.fixture
-def fake_hub():
+def fake_hub(monkeypatch):
     hub = FakeHub()
+    # The fake client is the whole Hub here: for trl-unlearn's offline check, the Hub is online.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(hub), follow_redirects=True))
     try:
         yield hub

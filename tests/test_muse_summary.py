@@ -69,6 +69,8 @@ def test_reference_without_min_k_warns(reference_logs):
 
 def test_errors_and_round_trip(tmp_path, reference_logs):
     with pytest.raises(ValueError, match="no MUSE metric"):
+        muse.summarize({"unknown_metric": {"agg_value": 0.5}})
+    with pytest.raises(ValueError, match="is a TOFU log"):
         muse.summarize({"model_utility": {"agg_value": 0.5}})
     with pytest.raises(FileNotFoundError, match="MUSE_EVAL.json"):
         muse.load_open_unlearning_log(tmp_path)

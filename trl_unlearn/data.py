@@ -55,6 +55,86 @@ def detect_format(column_names: list[str], first_row: dict[str, Any] | None = No
     )
 
 
+def as_dataset(data, name: str):
+    """A ``datasets.Dataset`` from a Dataset, a list of row dicts, a dict of columns or a pandas DataFrame.
+
+    Raises
+    ------
+    TypeError
+        For an ``IterableDataset`` (streamed data has no length to pair and shuffle) or anything else.
+    """
+    from datasets import Dataset, IterableDataset
+
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, IterableDataset):
+        raise TypeError(
+            f"The {name} dataset is an IterableDataset (streamed); unlearning needs a map-style Dataset to pair and "
+            "shuffle examples. Load it without `streaming=True`, or materialise it with "
+            "`Dataset.from_list(list(iterable_dataset))`."
+        )
+    if type(data).__name__ == "DataFrame" and hasattr(data, "to_dict"):
+        return Dataset.from_pandas(data, preserve_index=False)
+    if isinstance(data, dict):
+        return Dataset.from_dict(data)
+    if isinstance(data, (list, tuple)) and all(isinstance(row, dict) for row in data):
+        return Dataset.from_list(list(data))
+    raise TypeError(
+        f"The {name} dataset must be a datasets.Dataset, a list of dicts, a dict of columns or a pandas DataFrame; "
+        f"got {type(data).__name__}."
+    )
+
+
+def _is_blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
+
+
+def _row_problems(row: dict[str, Any], data_format: str) -> tuple[bool, bool]:
+    """``(missing, empty)`` for one raw row: a ``None`` field cannot mean anything; an empty
+    answer/completion gives nothing to unlearn."""
+    if data_format == "text":
+        return row["text"] is None, _is_blank(row["text"])
+    if data_format == "question-answer":
+        return row["question"] is None or row["answer"] is None, _is_blank(row["answer"])
+    prompt, completion = row["prompt"], row["completion"]
+    if prompt is None or completion is None:
+        return True, False
+    if data_format == "conversational":
+        contents = [m.get("content") if isinstance(m, dict) else None for m in list(prompt) + list(completion)]
+        return any(c is None for c in contents), not completion or all(_is_blank(c) for c in contents[len(prompt):])
+    return False, _is_blank(completion)
+
+
+def drop_degenerate_rows(dataset, data_format: str, name: str):
+    """Refuse rows with ``None`` fields; drop rows with an empty answer/completion/text, saying how many.
+
+    Raises
+    ------
+    ValueError
+        When some row has a ``None`` question/prompt/answer/completion/text, or no row is left.
+    """
+    columns = {"text": ["text"], "question-answer": ["question", "answer"]}.get(data_format, ["prompt", "completion"])
+    values = dataset.select_columns(columns).to_list()
+    problems = [_row_problems(row, data_format) for row in values]
+    missing = [i for i, (m, _) in enumerate(problems) if m]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} {name} row(s) have a missing (None) {' or '.join(columns)} (first: row {missing[0]}); "
+            "such rows cannot be unlearned. Fill them in or remove them, e.g. `dataset.filter(...)`."
+        )
+    empty = [i for i, (_, e) in enumerate(problems) if e]
+    if not empty:
+        return dataset
+    if len(empty) == len(values):
+        raise ValueError(f"Every {name} row has an empty {columns[-1]}: there is nothing to unlearn.")
+    logger.warning(
+        "%d of %d %s row(s) have an empty %s (first: row %d) and are dropped: they carry nothing to learn or unlearn.",
+        len(empty), len(values), name, columns[-1], empty[0],
+    )
+    keep = sorted(set(range(len(values))) - set(empty))
+    return dataset.select(keep)
+
+
 def _chat_pairs(messages: list[dict[str, str]]) -> tuple[str | None, list[str], list[str]]:
     """Split a conversation into (system prompt, user turns, assistant turns); it must alternate."""
     system = None
@@ -138,8 +218,9 @@ def prepare_dataset(
 
     Parameters
     ----------
-    dataset : datasets.Dataset
-        The forget or retain data.
+    dataset : datasets.Dataset, list of dict, dict of columns or pandas.DataFrame
+        The forget or retain data. Rows with a ``None`` field are refused, rows with an empty
+        answer/completion/text are dropped (with a warning that counts them).
     tokenizer : PreTrainedTokenizerBase
         Tokenizer (and chat template) of the model.
     name : str
@@ -151,10 +232,14 @@ def prepare_dataset(
     Raises
     ------
     ValueError
-        Empty dataset, unsupported columns, a prompt at least ``max_length`` tokens long.
+        Empty dataset, unsupported columns, ``None`` fields, a prompt at least ``max_length`` tokens long.
+    TypeError
+        An ``IterableDataset`` or another unsupported container.
     """
     from datasets import Dataset
 
+    if dataset is not None:
+        dataset = as_dataset(dataset, name)
     if dataset is None or len(dataset) == 0:
         raise ValueError(
             f"The {name} dataset is empty. Unlearning needs at least one {name} example; check the split name "
@@ -163,17 +248,24 @@ def prepare_dataset(
     if {"prompt_ids", "completion_ids"} <= set(dataset.column_names):
         return dataset  # already tokenized
     data_format = detect_format(dataset.column_names, dataset[0])
+    dataset = drop_degenerate_rows(dataset, data_format, name)
 
     if data_format == "text":
         if max_length is None:
             raise ValueError("Raw-text datasets need `max_length` to chunk the texts (MUSE uses 2048).")
         rows: dict[str, list] = {"prompt_ids": [], "completion_ids": []}
+        too_short = 0
         for text in dataset["text"]:
-            for chunk in chunk_text_ids(list(tokenizer(text)["input_ids"]), max_length):
+            chunks = chunk_text_ids(list(tokenizer(text)["input_ids"]), max_length)
+            too_short += not chunks
+            for chunk in chunks:
                 rows["prompt_ids"].append(chunk[:1])
                 rows["completion_ids"].append(chunk[1:])
         if not rows["prompt_ids"]:
             raise ValueError(f"The {name} dataset's texts are all shorter than two tokens: nothing to unlearn.")
+        if too_short:
+            logger.warning("%d %s text(s) are a single token long and are dropped: nothing in them can be scored.",
+                           too_short, name)
         return Dataset.from_dict(rows)
 
     tokenized = dataset.map(

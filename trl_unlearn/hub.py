@@ -24,6 +24,7 @@ from typing import Any
 from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData, SpaceCard, SpaceCardData
 from huggingface_hub.errors import RemoteEntryNotFoundError
 
+from .checks import HubAccessError, check_hub_push
 from .model_card import (
     eval_results_from_records,
     eval_results_from_summary,
@@ -34,6 +35,7 @@ from .model_card import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "HubAccessError",
     "MissingModelCardError",
     "metric_space_files",
     "publish_metric_module",
@@ -163,6 +165,8 @@ def push_results_to_hub(
     ------
     ValueError
         If there are no results, or a summary comes without its benchmark.
+    HubAccessError
+        If the Hub is in offline mode (``HF_HUB_OFFLINE``) or no token is found.
     MissingModelCardError
         If the repository has no ``README.md`` and ``create_missing_card`` is false.
     huggingface_hub.errors.RepositoryNotFoundError
@@ -179,6 +183,7 @@ def push_results_to_hub(
     ... )
     """
     new_results = _to_eval_results(results, benchmark, dataset_id, dataset_config, dataset_split)
+    check_hub_push(token)
     api = HfApi(endpoint=endpoint)
     card = _load_hub_card(api, repo_id, revision, token)
     if card is None:
@@ -413,6 +418,7 @@ def publish_metric_module(
         The Space id, ``"<namespace>/<name>"``: ``evaluate.load(<it>)``.
     """
     folder, name = _module_folder(path, name)
+    check_hub_push(token)
     api = HfApi(endpoint=endpoint)
     if namespace is None:
         namespace = api.whoami(token=token)["name"]
@@ -468,6 +474,7 @@ def publish_metric_modules(
         raise ValueError(f"Unknown metric modules {unknown}; available: {available}.")
     if not selected:
         raise ValueError("No metric module to publish.")
+    check_hub_push(token)
     if namespace is None:
         namespace = HfApi(endpoint=endpoint).whoami(token=token)["name"]
     return {

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..checks import check_positive, check_vocabulary
 from ..ops import key_masked_token_id
 from . import metrics as M
 from .engine import SequenceScores, distributed_map, generate_greedy, gradient_norms, unique_in_order
@@ -99,11 +100,19 @@ def resolve_metrics(
 ) -> set[str]:
     """Resolve metric and group names and add the metrics each one is computed from.
 
+    A single string is one name (``"forget"``, not its letters).
+
     Raises
     ------
     ValueError
-        On an unknown name (the message lists the valid ones).
+        On an unknown name (the message lists the valid ones), or no name at all.
     """
+    requested = [requested] if isinstance(requested, str) else list(requested)
+    if not requested:
+        raise ValueError(
+            f"`metrics` is empty, so the {benchmark} evaluation would compute nothing: pass metric or group names "
+            f"(e.g. {sorted(groups)[:3]}), or `metrics=None` for everything."
+        )
     out: set[str] = set()
     stack: list[str] = []
     for name in requested:
@@ -140,6 +149,47 @@ class BenchmarkEvaluator:
     reference_name: ClassVar[str]
     #: OU's per-example results file name.
     results_file: ClassVar[str]
+    #: Constructor arguments that must be positive integers.
+    positive_arguments: ClassVar[tuple[str, ...]] = ("batch_size", "generation_batch_size", "vocab_chunk_size")
+
+    # ---------------------------------------------------------------- argument checks
+    def _check_arguments(self) -> None:
+        """Reject constructor arguments that would compute something else than asked (end of ``__init__``)."""
+        for name in self.positive_arguments:
+            check_positive(name, getattr(self, name))
+        check_positive("limit", self.limit, allow_none=True)
+        if not (isinstance(self.mia_k, (int, float)) and 0 < self.mia_k <= 1):
+            raise ValueError(f"`mia_k` is the fraction of tokens of the Min-k% attacks and must be in (0, 1], got {self.mia_k!r}.")
+        check_positive("gradnorm_p", self.gradnorm_p, integer=False)
+
+    def _check_inputs(self, model, tokenizer, reference: Any = None) -> None:
+        """Before any scoring: the models match the tokenizer, and a reference log loads and fits."""
+        check_vocabulary(model, tokenizer, what="evaluated model")
+        if self.reference_model is not None:
+            check_vocabulary(model, other=self.reference_model, other_what="`reference_model`")
+        spec = reference if reference is not None else self._reference_spec
+        if is_model_like(spec):
+            ref_model, ref_tokenizer = spec if isinstance(spec, tuple) else (spec, tokenizer)
+            check_vocabulary(ref_model, ref_tokenizer, what=f"{self.reference_name} model")
+        else:
+            self.check_reference(reference)
+
+    def check_reference(self, reference: Any = None) -> None:
+        """Load the reference log (``reference``, else the constructor's) and check that it fits
+        this evaluation, so that a wrong one fails before the scoring, not after it.
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            No log at the path; a log of the other benchmark; a log that cannot be compared.
+        """
+        spec = reference if reference is not None else self._reference_spec
+        if spec is None or is_model_like(spec):
+            return
+        self._check_reference_fits(self._resolve_reference(None, reference))
+
+    def _check_reference_fits(self, reference: Mapping[str, Any]) -> None:
+        """Benchmark-specific checks of a loaded reference log (none by default)."""
 
     # ---------------------------------------------------------------- engine calls
     @staticmethod

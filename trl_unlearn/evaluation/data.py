@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..checks import load_json_dataset
+
 TOFU_HUB_ID = "locuslab/TOFU"
 
 TOFU_CONFIGS = (
@@ -71,7 +73,7 @@ def load_tofu_config(config: str, data_dir: str | Path | None = None):
     for suffix in (".json", ".jsonl"):
         path = folder / f"{config}{suffix}"
         if path.is_file():
-            return datasets.load_dataset("json", data_files=str(path), split="train")
+            return load_json_dataset(path)
     hint = (
         " The holdout configs are not in the local copy: pass `holdout=` a dataset or a list of "
         "{'question', 'answer'} rows, or leave it unset to skip the MIA metrics."

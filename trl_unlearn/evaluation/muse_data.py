@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..checks import load_json_dataset
 from .data import as_rows, require_columns
 
 __all__ = [
@@ -158,7 +159,7 @@ def load_muse_split(
         for name in candidates:
             path = _local_file(folder, name)
             if path is not None:
-                return datasets.load_dataset("json", data_files=str(path), split="train")
+                return load_json_dataset(path)
         tried = ", ".join(f"{n}.json[l]" for n in candidates)
         raise FileNotFoundError(
             f"MUSE {subset}/{split} not found in {folder} (looked for {tried}). The local layout is "

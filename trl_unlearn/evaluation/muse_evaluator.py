@@ -239,6 +239,9 @@ class MUSEEvaluator(BenchmarkEvaluator):
     results_module = "muse"
     reference_name = "retrain_reference"
     results_file = "MUSE_EVAL.json"
+    positive_arguments = BenchmarkEvaluator.positive_arguments + (
+        "verbmem_max_new_tokens", "knowmem_max_new_tokens", "max_length", "position_chunk_size",
+    )
 
     def __init__(
         self,
@@ -292,6 +295,7 @@ class MUSEEvaluator(BenchmarkEvaluator):
         self._encoded: dict[tuple[int, str], list[EncodedExample]] = {}
         self._tokenizers: dict[int, Any] = {}
         self._reference_results: dict[str, Any] | None = None
+        self._check_arguments()
 
     @property
     def dataset_id(self) -> str:
@@ -364,6 +368,7 @@ class MUSEEvaluator(BenchmarkEvaluator):
             :func:`~trl_unlearn.evaluation.muse.save_results`.
         """
         override = retrain_reference if retrain_reference is not None else retain_reference
+        self._check_inputs(model, tokenizer, override)
         wanted = self.metrics_to_compute()
         with eval_mode(model):
             results = self._evaluate(model, tokenizer, wanted, explicit=self.requested_metrics is not None)

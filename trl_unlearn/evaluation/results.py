@@ -29,6 +29,7 @@ import numpy as np
 from trl_unlearn.evaluation.metrics import mia_auc, privleak
 
 __all__ = [
+    "check_benchmark",
     "load_log",
     "save_log",
     "as_results",
@@ -48,6 +49,34 @@ PathLike = str | os.PathLike
 def _resolve(path: PathLike, filename: str) -> Path:
     path = Path(path)
     return path / filename if path.is_dir() else path
+
+
+# Metric keys only one benchmark writes (the MIA and memorisation keys are shared).
+_BENCHMARK_KEYS = {
+    "TOFU": ("forget_Q_A_", "retain_Q_A_", "ra_Q_A_", "wf_Q_A_", "forget_truth_ratio", "retain_Truth_Ratio",
+             "ra_Truth_Ratio", "wf_Truth_Ratio", "forget_quality", "model_utility"),
+    "MUSE": ("forget_verbmem_ROUGE", "forget_knowmem_ROUGE", "retain_knowmem_ROUGE"),
+}
+
+
+def check_benchmark(results: Mapping[str, Any], filename: str, what: str = "results") -> None:
+    """Refuse a log of the other benchmark (``filename`` ``"TOFU_EVAL.json"`` expects TOFU keys).
+
+    Raises
+    ------
+    ValueError
+        When ``results`` holds keys only the other benchmark writes.
+    """
+    benchmark = filename.split("_")[0].upper()
+    if benchmark not in _BENCHMARK_KEYS:
+        return
+    for other, keys in _BENCHMARK_KEYS.items():
+        foreign = sorted(k for k in results if other != benchmark and str(k).startswith(keys))
+        if foreign:
+            raise ValueError(
+                f"{what} is a {other} log (it has {', '.join(foreign[:3])}), not a {benchmark} one. Summarize it with "
+                f"trl_unlearn.evaluation.{other.lower()}.summarize, or pass the {filename} of a {benchmark} evaluation."
+            )
 
 
 def load_log(path: PathLike, filename: str) -> dict[str, Any]:
@@ -72,9 +101,16 @@ def load_log(path: PathLike, filename: str) -> dict[str, Any]:
             "(or of the directory holding it)."
         )
     with open(file, encoding="utf-8") as fh:
-        logs = json.load(fh)
+        try:
+            logs = json.load(fh)
+        except json.JSONDecodeError as err:
+            raise ValueError(
+                f"{file}, line {err.lineno}: not valid JSON ({err.msg}); the file is truncated or corrupt. "
+                "Re-run the evaluation that wrote it (or download it again)."
+            ) from None
     if not isinstance(logs, dict):
         raise ValueError(f"{file} is not an evaluation log: expected a JSON object of metrics.")
+    check_benchmark(logs, filename, str(file))
     return logs
 
 
@@ -130,15 +166,16 @@ def as_results(results: Any, filename: str, what: str = "results") -> dict[str, 
     what : str
         Name used in error messages.
     """
+    out: Any = None
     if isinstance(results, (str, os.PathLike)):
-        return load_log(results, filename)
-    if isinstance(results, Mapping):
-        return dict(results)
-    to_dict = getattr(results, "to_dict", None)
-    if callable(to_dict):
-        out = to_dict()
-        if isinstance(out, Mapping):
-            return dict(out)
+        out = load_log(results, filename)
+    elif isinstance(results, Mapping):
+        out = results
+    elif callable(getattr(results, "to_dict", None)):
+        out = results.to_dict()
+    if isinstance(out, Mapping):
+        check_benchmark(out, filename, what)
+        return dict(out)
     raise TypeError(
         f"{what} must be an evaluation log dict, the path of a {filename}, or an object with "
         f"to_dict(); got {type(results).__name__}."
@@ -174,7 +211,24 @@ def per_example_by_index(results: Mapping[str, Any], metric: str, field: str) ->
                 f"{metric!r} example {idx} has no {field!r} field; is this an open-unlearning log?"
             )
         out[str(idx)] = value[field]
+    _warn_non_finite(metric, field, list(out.values()))
     return out
+
+
+def _warn_non_finite(metric: str, field: str, values: list[Any]) -> None:
+    """Say so when per-example values are NaN/inf: every aggregate computed from them is."""
+    bad = 0
+    for value in values:
+        try:
+            bad += int(value is not None and not np.isfinite(np.asarray(value, dtype=np.float64)).all())
+        except (TypeError, ValueError):
+            continue
+    if bad:
+        warnings.warn(
+            f"{metric!r}: {bad} of {len(values)} per-example {field!r} values are NaN or infinite, so its aggregate "
+            "is not a number. The evaluated model probably has non-finite weights or logits; check the training run.",
+            stacklevel=3,
+        )
 
 
 def per_example(results: Mapping[str, Any], metric: str, field: str) -> list[Any]:
@@ -192,7 +246,9 @@ def mia_scores(results: Mapping[str, Any], metric: str) -> tuple[list[float], li
         raise KeyError(
             f"{metric!r} has no per-example 'forget'/'holdout' attack scores in the results"
         ) from None
-    return [v["score"] for v in forget.values()], [v["score"] for v in holdout.values()]
+    scores = [v["score"] for v in forget.values()], [v["score"] for v in holdout.values()]
+    _warn_non_finite(metric, "score", scores[0] + scores[1])
+    return scores
 
 
 def mia_aucs(results: Mapping[str, Any]) -> dict[str, float]:

@@ -232,6 +232,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
     results_module = "tofu"
     reference_name = "retain_reference"
     results_file = "TOFU_EVAL.json"
+    positive_arguments = BenchmarkEvaluator.positive_arguments + ("max_new_tokens",)
 
     def __init__(
         self,
@@ -281,6 +282,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
         self._encoded: dict[tuple[int, str], list[QAItem]] = {}
         self._tokenizers: dict[int, Any] = {}
         self._reference_results: dict[str, Any] | None = None
+        self._check_arguments()
 
     # ------------------------------------------------------------------ data
     def _load_split(self, config: str, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -376,6 +378,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
             :func:`trl_unlearn.evaluation.tofu.summarize` and
             :func:`~trl_unlearn.evaluation.tofu.save_results`.
         """
+        self._check_inputs(model, tokenizer, retain_reference)
         wanted = self.metrics_to_compute()
         with eval_mode(model):
             results = self._evaluate(model, tokenizer, wanted)
@@ -390,6 +393,28 @@ class TOFUEvaluator(BenchmarkEvaluator):
     def reference_results(self, tokenizer=None, retain_reference: Any = None) -> dict[str, Any] | None:
         """The retain reference as a results dict (a reference model is evaluated once and cached)."""
         return self._resolve_reference(tokenizer, retain_reference)
+
+    def _check_reference_fits(self, reference: Mapping[str, Any]) -> None:
+        """Forget quality compares row by row: the reference must cover as many forget rows."""
+        if "forget_quality" not in self.metrics_to_compute():
+            return
+        from .results import has_metric
+
+        key = next((k for k in ("forget_Q_A_PARA_Prob", "forget_truth_ratio") if has_metric(reference, k)), None)
+        if key is None:
+            raise ValueError(
+                "retain_reference has no per-example forget truth ratios (forget_Q_A_PARA_Prob/forget_Q_A_PERT_Prob "
+                "or forget_truth_ratio); pass the TOFU_EVAL.json of the retain model evaluated on the same forget split"
+            )
+        n_reference, n_rows = len(reference[key]["value_by_index"]), len(self._rows_for("forget"))
+        if n_reference != n_rows:
+            limited = f" (limit={self.limit})" if self.limit is not None else ""
+            raise ValueError(
+                f"retain_reference covers {n_reference} forget questions but this evaluation has {n_rows} "
+                f"({self.forget_split}{limited}); forget quality compares them one by one. Pass the TOFU_EVAL.json "
+                f"of the retain model evaluated on {self.forget_split}"
+                + (", or evaluate without `limit` / `--eval_limit`." if limited else ".")
+            )
 
     def _evaluate_reference_model(self, model, tokenizer) -> dict[str, Any]:
         wanted = expand_metrics(_REFERENCE_METRICS if self._rows_for("holdout") is not None else ("forget_truth_ratio",))

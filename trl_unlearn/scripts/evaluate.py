@@ -22,7 +22,10 @@ class EvalArguments:
     )
     batch_size: int = field(default=16, metadata={"help": "Evaluation batch size."})
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N examples per split."})
-    dtype: str = field(default="float32", metadata={"help": "Model dtype: float32, bfloat16 or float16."})
+    dtype: str = field(
+        default="float32",
+        metadata={"help": "Model dtype: float32, bfloat16 or float16.", "choices": ["float32", "bfloat16", "float16"]},
+    )
     system_prompt: str | None = field(
         default="You are a helpful assistant.", metadata={"help": "Chat prompts: system message ('' for none)."}
     )
@@ -54,17 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, HfArgumentParser
 
+    from ..checks import check_model_path, check_output_dir
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in ("tofu", "muse"):
         print("usage: trl-unlearn eval tofu|muse --model_name_or_path ID [--help]", file=sys.stderr)
         return 2
     benchmark = argv[0]
     (args,) = HfArgumentParser(EvalArguments).parse_args_into_dataclasses(argv[1:])
-    model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, dtype=getattr(torch, args.dtype),
-                                                 trust_remote_code=args.trust_remote_code)
-    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
-    if torch.cuda.is_available():
-        model = model.cuda()
+    check_model_path(args.model_name_or_path)
+    check_output_dir(args.output_dir)
     if benchmark == "tofu":
         from ..evaluation.tofu_evaluator import TOFUEvaluator
 
@@ -77,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         evaluator = MUSEEvaluator(args.corpus, data_dir=args.data_dir, retrain_reference=args.retain_reference,
                                   batch_size=args.batch_size, limit=args.limit,
                                   attention_mask_mode=args.attention_mask_mode)
+    evaluator.check_reference()  # a wrong reference fails now, not after the evaluation
+    model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, dtype=getattr(torch, args.dtype),
+                                                 trust_remote_code=args.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path, trust_remote_code=args.trust_remote_code)
+    if torch.cuda.is_available():
+        model = model.cuda()
     results = evaluator.evaluate(model, tokenizer)
     summary = evaluator.summarize(results)
     os.makedirs(args.output_dir, exist_ok=True)

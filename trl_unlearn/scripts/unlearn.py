@@ -44,14 +44,19 @@ class UnlearnScriptArguments:
 def make_evaluator(script_args: UnlearnScriptArguments, training_args=None):
     """The TOFU/MUSE evaluator the script arguments ask for (or None).
 
+    It evaluates the benchmark the forget data comes from (TOFU's ``forget01/05/10``, MUSE's
+    corpus); other forget data is refused rather than labelled with a benchmark split it is not.
+
     TOFU prompts are rendered like the training data (the config's `system_prompt` and
     `chat_template_kwargs`), so the model is evaluated on the prompts it was unlearned on; pass
     `--system_prompt "You are a helpful assistant." --chat_template_kwargs '{"date_string": "10 Apr 2025"}'`
     for open-unlearning's Llama-3 setup.
     """
     from ..evaluation.prompts import PromptFormat
-    from .datasets_loading import muse_corpus
+    from .datasets_loading import check_benchmark_data, muse_corpus
 
+    if script_args.eval_benchmark != "none":
+        check_benchmark_data(script_args.eval_benchmark, script_args.dataset, script_args.forget_split)
     if script_args.eval_benchmark == "tofu":
         from ..evaluation.tofu_evaluator import TOFUEvaluator
 
@@ -59,8 +64,7 @@ def make_evaluator(script_args: UnlearnScriptArguments, training_args=None):
         if training_args is not None:
             fmt = PromptFormat(use_chat_template=True, system_prompt=training_args.system_prompt,
                                chat_template_kwargs=dict(training_args.chat_template_kwargs or {}))
-        split = script_args.forget_split if script_args.forget_split.startswith("forget") else "forget10"
-        return TOFUEvaluator(split, data_dir=script_args.data_dir, batch_size=script_args.eval_batch_size,
+        return TOFUEvaluator(script_args.forget_split, data_dir=script_args.data_dir, batch_size=script_args.eval_batch_size,
                              limit=script_args.eval_limit, retain_reference=script_args.retain_reference,
                              prompt_format=fmt)
     if script_args.eval_benchmark == "muse":
@@ -91,15 +95,31 @@ def model_init_kwargs(model_args) -> dict:
 
 
 def run(method: str, script_args, training_args, model_args):
-    """Load data and model, unlearn, evaluate, save (and push when asked)."""
+    """Check everything the run needs, load data and model, unlearn, save, evaluate (and push).
+
+    The model is saved before the evaluation, so a failing evaluation loses no training; what the
+    evaluation needs (its data, the reference log and its size, a writable output folder) and the
+    Hub access of ``--push_to_hub`` are checked before training starts.
+    """
     from trl import get_peft_config
 
+    from ..checks import check_hub_push, check_model_path, check_output_dir, check_positive
     from ..trainer import METHODS
     from .datasets_loading import load_split
 
     trainer_cls, _ = METHODS[method]
     if model_args.model_name_or_path is None:
         raise SystemExit("--model_name_or_path is required (a Hub id or a local checkpoint folder).")
+    check_model_path(model_args.model_name_or_path)
+    check_positive("eval_every_steps", script_args.eval_every_steps, allow_none=True)
+    if script_args.eval_every_steps and script_args.eval_benchmark == "none":
+        raise ValueError("--eval_every_steps needs a benchmark to evaluate: add --eval_benchmark tofu or muse.")
+    check_output_dir(training_args.output_dir)
+    if training_args.push_to_hub:
+        check_hub_push(training_args.hub_token)
+    evaluator = make_evaluator(script_args, training_args)
+    if evaluator is not None:
+        evaluator.check_reference()
     forget = load_split(script_args.dataset, script_args.forget_split, script_args.data_dir, script_args.dataset_subset)
     retain = None
     if script_args.retain_split and script_args.retain_split.lower() != "none":
@@ -107,7 +127,6 @@ def run(method: str, script_args, training_args, model_args):
                             script_args.dataset_subset)
     training_args.model_init_kwargs = {**model_init_kwargs(model_args), **(training_args.model_init_kwargs or {})}
 
-    evaluator = make_evaluator(script_args, training_args)
     callbacks = []
     if evaluator is not None and script_args.eval_every_steps:
         from ..evaluation.callback import UnlearningEvalCallback
@@ -116,18 +135,25 @@ def run(method: str, script_args, training_args, model_args):
                                                 on_epoch_end=False))
     trainer = trainer_cls(model=model_args.model_name_or_path, args=training_args, forget_dataset=forget,
                           retain_dataset=retain, peft_config=get_peft_config(model_args), callbacks=callbacks)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
     if evaluator is not None:
-        results = evaluator.evaluate(trainer.accelerator.unwrap_model(trainer.model), trainer.processing_class)
-        summary = evaluator.summarize(results)
-        if trainer.accelerator.is_main_process:
-            evaluator.save(results, training_args.output_dir, summary)
-            logger.info("%s summary: %s", evaluator.benchmark, summary)
+        try:
+            results = evaluator.evaluate(trainer.accelerator.unwrap_model(trainer.model), trainer.processing_class)
+            summary = evaluator.summarize(results)
+            if trainer.accelerator.is_main_process:
+                evaluator.save(results, training_args.output_dir, summary)
+        except Exception as err:
+            raise RuntimeError(
+                f"The {evaluator.benchmark} evaluation failed after training ({type(err).__name__}: {err}). The "
+                f"unlearned model is saved in {training_args.output_dir}; evaluate it again with `trl-unlearn eval "
+                f"{evaluator.benchmark.lower()} --model_name_or_path {training_args.output_dir}`."
+            ) from err
+        logger.info("%s summary: %s", evaluator.benchmark, summary)
         trainer.eval_results.append({"benchmark": evaluator.benchmark, "dataset_id": evaluator.dataset_id,
                                      "dataset_config": getattr(evaluator, "forget_split", None), "summary": summary})
         trainer.log({f"final_{evaluator.benchmark.lower()}_{k}": v for k, v in summary.items()})
-    trainer.save_model(training_args.output_dir)
-    trainer.create_model_card()
+        trainer.create_model_card()
     if training_args.push_to_hub:
         trainer.push_to_hub()
     return trainer

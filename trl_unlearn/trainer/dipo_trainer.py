@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from .. import losses
+from ..checks import vocabulary_sizes
 from .dipo_config import DiPOConfig
 from .unlearning_trainer import ForgetTerm, UnlearningTrainer
+
+logger = logging.getLogger(__name__)
 
 
 class DiPOTrainer(UnlearningTrainer):
@@ -43,6 +48,35 @@ class DiPOTrainer(UnlearningTrainer):
     }
     forget_reference = "logits"
     dipo_chunk_size = 1024  # completion positions per chunk of the full-vocabulary computation
+    _set_checked = False
+
+    def _check_settings(self, model, args) -> None:
+        """A ``top_k`` of the whole vocabulary makes p⁺ = p⁻: the gradient is zero."""
+        vocabulary = vocabulary_sizes(model)[1]
+        if args.probability_threshold is None and vocabulary is not None and args.top_k >= vocabulary:
+            raise ValueError(
+                f"DiPO's `top_k`={args.top_k} is at least the vocabulary size ({vocabulary}): every token is in the "
+                "high-confidence set, both preference distributions are equal and nothing is unlearned. Use a "
+                "`top_k` far below the vocabulary size (default 20)."
+            )
+
+    def _check_set_once(self, source_logits: torch.Tensor) -> None:
+        """Warn once when the high-confidence set is the whole vocabulary at every position of a batch
+        (a tiny `probability_threshold`): the preference pair is then equal and the gradient zero."""
+        self._set_checked = True
+        args = self.args
+        with torch.no_grad():
+            _, _, in_set = losses.preference_distributions(
+                source_logits, args.strength, args.top_k, args.probability_threshold
+            )
+            full = in_set.all(-1)
+        if full.numel() and bool(full.all()):
+            logger.warning(
+                "DiPO's high-confidence set holds all %d tokens at every one of the %d forget positions of the first "
+                "batch (probability_threshold=%s, top_k=%s): p⁺ = p⁻, the forget gradient is zero and nothing is "
+                "unlearned. Raise `probability_threshold` (e.g. 0.05) or use `top_k`.",
+                in_set.shape[-1], full.numel(), args.probability_threshold, args.top_k,
+            )
 
     def compute_forget_term(self, model, inputs) -> ForgetTerm:
         args = self.args
@@ -57,6 +91,8 @@ class DiPOTrainer(UnlearningTrainer):
         for start in range(0, policy_logits.shape[0], self.dipo_chunk_size):
             chunk = slice(start, start + self.dipo_chunk_size)
             source = reference_logits[chunk] if args.logits_source == "reference" else policy_logits[chunk].detach()
+            if not self._set_checked:
+                self._check_set_once(source)
             out = losses.dipo_position_terms(
                 source, policy_logits[chunk], reference_logits[chunk], args.strength, args.top_k,
                 args.probability_threshold,

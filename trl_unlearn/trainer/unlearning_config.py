@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .._trl_compat import BaseConfig
+from ..checks import check_finite_fields, check_positive
 from ..ops import ATTENTION_MASK_MODES, check_attention_mask_mode
 
 RETAIN_LOSS_TYPES = ("nll", "kl", "none")
@@ -66,6 +67,11 @@ class UnlearningConfig(BaseConfig):
         Batch size of that pre-computation (defaults to `per_device_eval_batch_size`).
     warmup_epochs : float, defaults to 1.0
         Linear warm-up length in epochs (used when `warmup_steps` is 0).
+
+    Notes
+    -----
+    Every float field must be finite, batch sizes positive, and ``num_train_epochs`` or
+    ``max_steps`` positive. ``hub_token`` is never pickled (``training_args.bin`` holds ``None``).
     """
 
     _VALID_DICT_FIELDS = BaseConfig._VALID_DICT_FIELDS + ["model_init_kwargs", "chat_template_kwargs"]
@@ -142,6 +148,16 @@ class UnlearningConfig(BaseConfig):
     )
 
     def __post_init__(self):
+        check_finite_fields(self)
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            check_positive(name, getattr(self, name))
+        for name in ("max_length", "pad_to_multiple_of", "precompute_ref_batch_size", "dataset_num_proc"):
+            check_positive(name, getattr(self, name), allow_none=True)
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ValueError(
+                f"`num_train_epochs`={self.num_train_epochs} with no `max_steps`: there is nothing to train. Set "
+                "`num_train_epochs` > 0 or `max_steps` > 0."
+            )
         if self.bf16 is None:
             import torch
 
@@ -162,6 +178,32 @@ class UnlearningConfig(BaseConfig):
         if self.pairing_seed is None:
             self.pairing_seed = self.seed
         super().__post_init__()
+
+    # Tokens (``hub_token``) are never pickled: the Trainer writes this object to
+    # ``training_args.bin`` in the output folder and every checkpoint, and pushes that file.
+    # Copies made in memory keep them.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in state:
+            if name.endswith("_token") and isinstance(state[name], str):
+                state[name] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __copy__(self):
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
+    def __deepcopy__(self, memo):
+        import copy
+
+        clone = object.__new__(type(self))
+        memo[id(self)] = clone
+        clone.__dict__.update({k: copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        return clone
 
     @property
     def uses_retain(self) -> bool:

@@ -22,7 +22,22 @@ from .._trl_compat import (
     get_config_model_id,
     prepare_deepspeed,
 )
-from ..data import EpochSeededSampler, ForgetRetainCollator, ForgetRetainDataset, pad_prompt_completion, prepare_dataset
+from ..checks import (
+    check_finite_weights,
+    check_hub_push,
+    check_model_path,
+    check_output_dir,
+    check_vocabulary,
+    resolve_resume_checkpoint,
+)
+from ..data import (
+    EpochSeededSampler,
+    ForgetRetainCollator,
+    ForgetRetainDataset,
+    as_dataset,
+    pad_prompt_completion,
+    prepare_dataset,
+)
 try:
     from ..model_card import ModelCardMixin
 except ImportError:  # pragma: no cover - written in parallel; removed once it lands
@@ -121,12 +136,23 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         if args is None:
             model_id = model if isinstance(model, str) else get_config_model_id(model.config)
             args = self.config_class(output_dir=f"{str(model_id).rstrip('/').split('/')[-1]}-{self._name}")
-        elif not isinstance(args, UnlearningConfig):
+        elif not isinstance(args, self.config_class):
             raise TypeError(
-                f"`args` must be a {self.config_class.__name__} (an UnlearningConfig), got {type(args).__name__}."
+                f"`args` must be a {self.config_class.__name__}, got {type(args).__name__}: every trainer reads its "
+                f"own method's settings. Pass `{self.config_class.__name__}(output_dir=..., ...)`."
             )
         if forget_dataset is None:
             raise ValueError("`forget_dataset` is required: it is the data the model must unlearn.")
+        forget_dataset = as_dataset(forget_dataset, "forget")
+        retain_dataset = None if retain_dataset is None else as_dataset(retain_dataset, "retain")
+        check_output_dir(args.output_dir)
+        if args.push_to_hub:
+            check_hub_push(args.hub_token)
+        if ref_model is not None and ref_model is model:
+            raise ValueError(
+                "`ref_model` is the same object as `model`: the reference must stay frozen while the model is "
+                "trained. Omit `ref_model` (a frozen copy is made) or pass a separate copy."
+            )
         if args.uses_retain and retain_dataset is None:
             raise ValueError(
                 f"`retain_dataset` is required with retain_loss_type={args.retain_loss_type!r} and "
@@ -143,6 +169,7 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
             )
         if not isinstance(processing_class, PreTrainedTokenizerBase):
             raise TypeError("`processing_class` must be a tokenizer (PreTrainedTokenizerBase).")
+        check_vocabulary(model, processing_class)
         if processing_class.pad_token is None:
             processing_class.pad_token = processing_class.eos_token
         model.config.pad_token_id = processing_class.pad_token_id
@@ -161,6 +188,9 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
             )
         if isinstance(ref_model, str):
             ref_model = self._load_model(ref_model, args)
+        if ref_model is not None:
+            check_vocabulary(model, other=ref_model, other_what="ref_model")
+        self._check_settings(model, args)
         if not needs_reference:
             if ref_model is not None:
                 logger.warning("%s is reference-free: the `ref_model` you passed is ignored.", self._name)
@@ -257,12 +287,16 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
     # ----------------------------------------------------------------------------------------
     # Construction helpers
     # ----------------------------------------------------------------------------------------
+    def _check_settings(self, model, args: UnlearningConfig) -> None:
+        """Method-specific checks of the settings against the loaded model (none by default)."""
+
     @staticmethod
     def _load_model(model, args: UnlearningConfig):
         if not isinstance(model, str):
             if args.model_init_kwargs:
                 logger.warning("`model_init_kwargs` are ignored because the model is already instantiated.")
             return model
+        check_model_path(model, "model")
         init_kwargs = dict(args.model_init_kwargs or {})
         if args.distributed_state.distributed_type in ["MULTI_GPU", "DEEPSPEED"]:
             init_kwargs["device_map"] = None
@@ -479,8 +513,25 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
     def _card_name(self) -> str:
         return Path(self.args.output_dir).name if self.args.hub_model_id is None else self.args.hub_model_id.split("/")[-1]
 
+    def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None, **kwargs):
+        """Train (see :meth:`transformers.Trainer.train`).
+
+        ``resume_from_checkpoint`` is a checkpoint folder or ``True`` (also ``"true"``, as the CLI
+        passes it) for the latest *complete* checkpoint of ``args.output_dir``: checkpoints whose
+        save was interrupted are skipped with a warning naming them, and a given folder that is
+        incomplete (no ``trainer_state.json``, weights, ``optimizer.pt`` or ``scheduler.pt``) is
+        refused instead of resuming with fresh optimizer state.
+        """
+        sharded = self.is_deepspeed_enabled or self.is_fsdp_enabled
+        resume_from_checkpoint = resolve_resume_checkpoint(
+            resume_from_checkpoint, self.args.output_dir, optimizer_state=not (sharded or self.args.save_only_model)
+        )
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial,
+                             ignore_keys_for_eval=ignore_keys_for_eval, **kwargs)
+
     def _save_checkpoint(self, model, trial):
         # Keep the model card next to every checkpoint (and in checkpoint pushes), as TRL's trainers do.
+        check_finite_weights(self.model, self.state.global_step, self.accelerator)
         self.create_model_card(model_name=self._card_name())
         super()._save_checkpoint(model, trial)
 
@@ -488,11 +539,30 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         """Save the model (see :meth:`transformers.Trainer.save_model`); a save to ``args.output_dir``
         also rewrites its model card, so results recorded after the last checkpoint (e.g. by
         :class:`~trl_unlearn.evaluation.callback.UnlearningEvalCallback` at the end of training)
-        are on it."""
+        are on it.
+
+        Raises
+        ------
+        FloatingPointError
+            If a weight is NaN or infinite: such a model is never saved.
+        """
+        check_finite_weights(self.model, self.state.global_step, self.accelerator)
         super().save_model(output_dir, _internal_call)
         target = self.args.output_dir if output_dir is None else output_dir
         if not _internal_call and os.path.abspath(target) == os.path.abspath(self.args.output_dir):
             self.create_model_card(model_name=self._card_name())
+
+    def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True, token: str | None = None,
+                    revision: str | None = None, private: bool | None = None, **kwargs):
+        """Push the output folder (see :meth:`transformers.Trainer.push_to_hub`).
+
+        Raises
+        ------
+        trl_unlearn.checks.HubAccessError
+            At once, when the Hub is in offline mode or no token is found.
+        """
+        check_hub_push(token if token is not None else self.args.hub_token)
+        return super().push_to_hub(commit_message, blocking, token, revision, private, **kwargs)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         inputs = self._prepare_inputs(inputs)
