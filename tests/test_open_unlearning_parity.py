@@ -91,6 +91,31 @@ def _evaluate(smollm2, tofu_data_dir, mode: str, metrics, rows: int = ROWS):
     return evaluator.evaluate(model, tokenizer)
 
 
+# Row 0 of forget05 as OU tokenised it (the oracle's README): no BOS added, the system prompt, the
+# template's turn ends, and one extra EOS after the template's final "<|im_end|>\n".
+OU_ROW0_IDS = [
+    1, 9690, 198, 2683, 359, 253, 5356, 11173, 30, 2, 198, 1, 4093, 198, 1780, 314, 260, 2073, 1462, 282, 260, 19410,
+    1919, 3988, 281, 13463, 26347, 28, 8841, 335, 216, 32, 38, 31, 35, 32, 31, 33, 41, 39, 37, 47, 2, 198, 1, 520,
+    9531, 198, 504, 1919, 506, 1462, 314, 407, 1787, 330, 1558, 264, 30, 2, 198, 2,
+]  # fmt: skip
+
+
+def test_smollm2_encoding_is_open_unlearnings(smollm2, tofu_data_dir):
+    from trl_unlearn.evaluation.data import as_rows, load_tofu_config
+    from trl_unlearn.evaluation.prompts import encode_example
+    from trl_unlearn.ops import IGNORE_INDEX, key_masked_token_id
+
+    _, tokenizer = smollm2
+    row = as_rows(load_tofu_config("forget05_perturbed", tofu_data_dir), "forget05_perturbed")[0]
+    example = encode_example(tokenizer, row["question"], row["answer"], PromptFormat.chat(system_prompt="You are a helpful assistant."))
+    assert list(example.input_ids) == OU_ROW0_IDS
+    assert list(example.prompt_ids) == OU_ROW0_IDS[:48]
+    assert list(example.labels) == [IGNORE_INDEX] * 48 + OU_ROW0_IDS[48:]
+    # pad = eos = <|im_end|>: OU's mask hides positions 9 and 42 (turn ends) and 59, 61 (target)
+    masked = key_masked_token_id(tokenizer, "open_unlearning")
+    assert [i for i, t in enumerate(example.input_ids) if t == masked] == [9, 42, 59, 61]
+
+
 @pytest.mark.slow
 def test_smollm2_forget05_matches_open_unlearning_per_example(smollm2, tofu_data_dir, ou_log):
     results = _evaluate(smollm2, tofu_data_dir, "open_unlearning", FORGET_SIDE)
