@@ -135,8 +135,9 @@ def write_bench_data(folder, authors: int = 6, forget01_authors: int = 2, retain
     """A TOFU-shaped data folder for ``tofu-bench`` with 4 rows per author (``questions_per_author=4``).
 
     ``full`` is ``authors`` x 4 rows; ``forget01_perturbed`` the last ``forget01_authors``
-    authors' rows; ``retain_perturbed`` the first ``retain_perturbed_authors``'; real authors and
-    world facts come from :data:`TOFU_TINY`. Returns the folder.
+    authors' rows; ``retain_perturbed`` the first ``retain_perturbed_authors``'; ``holdout01`` as
+    many authors as ``forget01``, absent from ``full``; real authors and world facts come from
+    :data:`TOFU_TINY`. Returns the folder.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -149,6 +150,8 @@ def write_bench_data(folder, authors: int = 6, forget01_authors: int = 2, retain
     write("full", rows, ("question", "answer"))
     write("forget01_perturbed", rows[len(rows) - 4 * forget01_authors :])
     write("retain_perturbed", rows[: 4 * retain_perturbed_authors])
+    holdout = [row for i in range(100, 100 + forget01_authors) for row in _author_rows(i)]  # never fine-tuned
+    write("holdout01", holdout, ("question", "answer"))
     for config in ("real_authors_perturbed", "world_facts_perturbed"):
         (folder / f"{config}.json").write_text((TOFU_TINY / f"{config}.json").read_text())
     return folder

@@ -195,3 +195,17 @@ def test_forced_rerun_reproduces_the_numbers(first_run, bench, tmp_path):
     for name in ("target", "retain", "npo"):
         for key in REQUIRED[:-1]:  # every metric but the wall time
             assert again["rows"][name][key] == first["rows"][name][key], (name, key)
+
+
+def test_mia_metrics_and_privleak_with_holdout_data(first_run, bench):
+    out, _ = first_run
+    with single_thread():
+        payload = run(config(bench, out, methods=["gradascent"], mia=True))
+    ran = {(s["stage"], s["name"]) for s in payload["stages"] if s["status"] == "ran"}
+    assert ran == {("eval", "retain"), ("eval", "target"), ("unlearn", "gradascent"), ("eval", "gradascent")}
+    assert payload["settings"]["data"]["eval_rows"]["holdout01"] == 8
+    rows = payload["rows"]
+    assert rows["retain"]["privleak"] == pytest.approx(0.0)  # the retain model is its own reference
+    for name in ("target", "gradascent"):
+        assert 0 <= rows[name]["mia_min_k"] <= 1 and "mia_gradnorm" in rows[name]
+    assert rows["target"]["mia_loss"] > rows["retain"]["mia_loss"]  # the target saw the forget rows
