@@ -120,9 +120,11 @@ def test_sweep_reports_the_grid_and_picks_by_the_rule(first_run, bench):
     with single_thread():
         payload = run(config(bench, out, methods=["gradascent"], sweep=True,
                              sweep_grid=json.dumps({"learning_rate": [1e-4, 1e-2]})))
-    ran = [(s["stage"], s["name"]) for s in payload["stages"] if s["status"] == "ran"]
-    assert ran == [("unlearn", "gradascent-sweep0"), ("eval", "gradascent-sweep0"),
-                   ("unlearn", "gradascent-sweep1"), ("eval", "gradascent-sweep1")]
+    status = [(s["stage"], s["name"], s["status"]) for s in payload["stages"]][4:]
+    # the second grid point has the settings of the first run's gradascent: its stages are reused
+    assert status == [("unlearn", "gradascent-sweep0", "ran"), ("eval", "gradascent-sweep0", "ran"),
+                      ("unlearn", "gradascent-sweep1", "cached"), ("eval", "gradascent-sweep1", "cached")]
+    assert payload["stages"][-1]["path"] == first["stages"][-3]["path"]  # eval/gradascent-<key>
     points = payload["sweep"]["points"]["gradascent"]
     assert [p["grid_point"] for p in points] == [{"learning_rate": 1e-4}, {"learning_rate": 1e-2}]
     expected = select_point(points, payload["rows"]["target"]["model_utility"], 0.9)

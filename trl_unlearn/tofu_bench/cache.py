@@ -79,13 +79,17 @@ class StageCache:
         path, _ = self.path(stage, name, spec)
         return not self.force and (path / MARKER).is_file()
 
-    def run(self, stage: str, name: str, spec: dict[str, Any], fn: Callable[[Path], dict[str, Any] | None]) -> StageRecord:
+    def run(self, stage: str, name: str, spec: dict[str, Any], fn: Callable[[Path], dict[str, Any] | None],
+            label: str | None = None) -> StageRecord:
         """Return the cached stage, or run ``fn(folder)`` and record it.
 
         ``fn`` writes its files into ``folder`` and may return a small dict of facts kept in
-        ``stage.json`` (``info``); the time it took is kept as ``seconds``.
+        ``stage.json`` (``info``); the time it took is kept as ``seconds``. ``name`` prefixes the
+        folder; ``label`` (default ``name``) names the stage in the records, so runs that share a
+        folder prefix (one method's sweep points) stay apart in the manifest.
         """
         path, key = self.path(stage, name, spec)
+        name = label or name
         marker = path / MARKER
         if marker.is_file() and not self.force:
             saved = json.loads(marker.read_text())

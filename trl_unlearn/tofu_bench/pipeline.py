@@ -17,7 +17,6 @@ runs everything again. ``<output_dir>/manifest.json`` lists which stages ran and
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import shlex
 import sys
@@ -28,7 +27,8 @@ from typing import Any
 
 from .cache import StageCache, StageRecord
 from .config import TofuBenchConfig
-from .data import TOFU_SOURCE, rows_digest, select_rows
+from .data import rows_digest, select_rows
+from .plan import Plan, UnlearnRun
 from .report import (
     BenchValidityError,
     format_validity,
@@ -43,7 +43,7 @@ from .report import (
     versions,
 )
 from .settings import SETTINGS_STATUS, select_point, selection_rule_text
-from .stages import base_model_id, check_base_model, check_settings, evaluate, finetune, read_curve, read_results, unlearn
+from .stages import base_model_id, check_base_model, evaluate, finetune, read_curve, read_results, unlearn
 
 RESULTS_FILE = "results.json"
 MARKDOWN_FILE = "results.md"
@@ -150,57 +150,17 @@ def _run(config: TofuBenchConfig, command: str | None) -> dict[str, Any]:
     eval_digest = rows_digest([{"config": k, "rows": v} for k, v in sorted(data.eval_rows.items())])
     eval_dir = data.write_eval_dir(out / "data" / f"eval-{eval_digest}")
     cache = StageCache(out, force=config.force)
-
-    # ---- the plan: every stage's spec (and so its key and folder) is known before anything runs
-    common = {"base_model": base_model_id(config), "data": config.data_dir or TOFU_SOURCE, "seed": config.seed,
-              "bf16": config.bf16, "max_length": config.max_length, "system_prompt": config.system_prompt or None,
-              "chat_template_kwargs": config.chat_template_kwargs}
-    finetune_settings = {k: getattr(config, k) for k in (
-        "finetune_learning_rate", "finetune_epochs", "finetune_batch_size", "finetune_gradient_accumulation_steps",
-        "finetune_weight_decay", "finetune_warmup_epochs")}
-    eval_settings = {"forget_split": config.forget_split, "eval_rows": eval_digest, "mia": config.mia,
-                     "eval_batch_size": config.eval_batch_size, "max_new_tokens": config.max_new_tokens,
-                     "system_prompt": config.system_prompt or None, "chat_template_kwargs": config.chat_template_kwargs}
-    specs: dict[tuple[str, str], dict[str, Any]] = {}
-    specs["finetune", "target"] = {**common, **finetune_settings, "rows": rows_digest(data.target_rows)}
-    specs["finetune", "retain"] = {**common, **finetune_settings, "rows": rows_digest(data.retain_rows)}
-
-    def key(kind, name):
-        return cache.path(kind, name, specs[kind, name])[1]
-
-    specs["eval", "retain"] = {**eval_settings, "model": key("finetune", "retain")}
-    specs["eval", "target"] = {**eval_settings, "model": key("finetune", "target")}
-    grid = config.grid() if config.sweep else {}
-    runs: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []  # (run name, method, settings, grid point)
-    for method in config.methods:
-        points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
-        for i, point in enumerate(points):
-            name = method if not grid else f"{method}-sweep{i}"
-            runs.append((name, method, {**config.settings_for(method), **point}, point))
-            check_settings(method, runs[-1][2])
-    for name, method, settings, _ in runs:
-        specs["unlearn", name] = {
-            **common, "method": method, "settings": settings, "target": key("finetune", "target"),
-            "forget": rows_digest(data.forget_rows), "retain": rows_digest(data.retain_rows),
-            "unlearn_batch_size": config.unlearn_batch_size,
-            "unlearn_gradient_accumulation_steps": config.unlearn_gradient_accumulation_steps,
-            "curve_points": config.curve_points, "curve_reference": key("eval", "retain"), "curve_eval": eval_settings,
-        }
-        specs["eval", name] = {**eval_settings, "model": key("unlearn", name)}
-    order = [("finetune", "target"), ("finetune", "retain"), ("eval", "retain"), ("eval", "target")]
-    order += [(kind, name) for name, *_ in runs for kind in ("unlearn", "eval")]
-    progress = Progress([(kind, cache.is_cached(kind, name, specs[kind, name])) for kind, name in order], config.quiet)
+    plan = Plan(config, data, cache, eval_digest)
+    folder = plan.folder
+    progress = Progress(plan.cached(), config.quiet)
     records: dict[tuple[str, str], StageRecord] = {}
 
     def stage(kind: str, name: str, label: str, fn: Callable[[Path], dict[str, Any] | None]) -> StageRecord:
         progress.begin(label)
-        record = cache.run(kind, name, specs[kind, name], fn)
+        record = plan.run_stage(kind, name, fn)
         progress.end(label, record)
         records[kind, name] = record
         return record
-
-    def folder(kind, name):
-        return cache.path(kind, name, specs[kind, name])[0]
 
     # ---- stage 1: fine-tune; evaluate target and retain; validity
     started = time.perf_counter()
@@ -220,11 +180,12 @@ def _run(config: TofuBenchConfig, command: str | None) -> dict[str, Any]:
             raise_if_invalid(check, config)
 
         # ---- stages 2-3: unlearn and evaluate every method (every grid point with --sweep)
-        for name, method, settings, _ in runs:
-            stage("unlearn", name, f"unlearn {name} ({_describe(settings)})",
-                  lambda d, n=name, m=method, s=settings: unlearn(config, m, s, folder("finetune", "target"), data,
-                                                                  eval_dir, retain_results, d))
-            stage("eval", name, f"evaluate {name}", lambda d, n=name: evaluate(config, folder("unlearn", n), eval_dir, d))
+        for run_ in plan.runs:
+            stage("unlearn", run_.name, f"unlearn {run_.name} ({_describe(run_.settings)})",
+                  lambda d, r=run_: unlearn(config, r.method, r.settings, folder("finetune", "target"), data, eval_dir,
+                                            retain_results, d))
+            stage("eval", run_.name, f"evaluate {run_.name}",
+                  lambda d, r=run_: evaluate(config, folder("unlearn", r.name), eval_dir, d))
     finally:
         cache.write_manifest()
 
@@ -235,11 +196,11 @@ def _run(config: TofuBenchConfig, command: str | None) -> dict[str, Any]:
     for name in ("target", "retain"):
         rows[name]["wall_seconds"] = wall(name, "finetune")
     summaries = {}
-    for name, method, settings, point in runs:
-        summaries[name] = summary_row(read_results(folder("eval", name)), retain_results)
-        update_model_card(folder("unlearn", name), summaries[name], config.forget_split)
-        summaries[name].update(wall_seconds=wall(name, "unlearn"), settings=settings)
-    chosen, sweep = _choose(config, runs, summaries, rows["target"].get("model_utility"), grid)
+    for run_ in plan.runs:
+        summaries[run_.name] = summary_row(read_results(folder("eval", run_.name)), retain_results)
+        update_model_card(folder("unlearn", run_.name), summaries[run_.name], config.forget_split)
+        summaries[run_.name].update(wall_seconds=wall(run_.name, "unlearn"), settings=run_.settings)
+    chosen, sweep = _choose(config, plan, summaries, rows["target"].get("model_utility"))
     curves = {}
     for method, name in chosen.items():
         rows[method] = {**summaries[name], "model_dir": str(folder("unlearn", name))}
@@ -255,7 +216,7 @@ def _run(config: TofuBenchConfig, command: str | None) -> dict[str, Any]:
             "base_model": base_model_id(config),
             "data": data.describe(),
             "methods_settings": {m: summaries[n]["settings"] for m, n in chosen.items()},
-            "settings_source": "tuning sweep (--sweep)" if grid else "committed table trl_unlearn/tofu_bench/settings.py",
+            "settings_source": "tuning sweep (--sweep)" if plan.grid else "committed table trl_unlearn/tofu_bench/settings.py",
             "selected_settings_status": SETTINGS_STATUS,
         },
         "selection_rule": selection_rule_text(config.utility_floor),
@@ -271,25 +232,25 @@ def _run(config: TofuBenchConfig, command: str | None) -> dict[str, Any]:
     return payload
 
 
-def _choose(config, runs, summaries, target_utility, grid) -> tuple[dict[str, str], dict[str, Any] | None]:
+def _choose(config, plan: Plan, summaries, target_utility) -> tuple[dict[str, str], dict[str, Any] | None]:
     """Run name per method: the only run, or the grid point the selection rule picks."""
-    by_method: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-    for name, method, _, point in runs:
-        by_method.setdefault(method, []).append((name, point))
-    if not grid:
-        return {method: entries[0][0] for method, entries in by_method.items()}, None
+    by_method: dict[str, list[UnlearnRun]] = {}
+    for run_ in plan.runs:
+        by_method.setdefault(run_.method, []).append(run_)
+    if not plan.grid:
+        return {method: runs[0].name for method, runs in by_method.items()}, None
     chosen, points = {}, {}
-    for method, entries in by_method.items():
-        rows = [summaries[name] for name, _ in entries]
+    floor = config.utility_floor * (target_utility or 0.0)
+    for method, runs in by_method.items():
+        rows = [summaries[r.name] for r in runs]
         best = select_point(rows, target_utility or 0.0, config.utility_floor)
-        chosen[method] = entries[best][0]
-        floor = config.utility_floor * (target_utility or 0.0)
-        points[method] = [{"grid_point": point, "forget_quality": row["forget_quality"],
+        chosen[method] = runs[best].name
+        points[method] = [{"grid_point": r.grid_point, "forget_quality": row["forget_quality"],
                            "model_utility": row["model_utility"], "wall_seconds": row["wall_seconds"],
                            "selected": i == best, "rule_met": (row["model_utility"] or 0.0) >= floor}
-                          for i, ((_, point), row) in enumerate(zip(entries, rows))]
+                          for i, (r, row) in enumerate(zip(runs, rows))]
     wall = sum(p["wall_seconds"] for ps in points.values() for p in ps)
-    return chosen, {"grid": grid, "points": points, "chosen": {m: summaries[n]["settings"] for m, n in chosen.items()},
+    return chosen, {"grid": plan.grid, "points": points, "chosen": {m: summaries[n]["settings"] for m, n in chosen.items()},
                     "wall_seconds": wall}
 
 
