@@ -48,6 +48,7 @@ class Plan:
         evaluation = {"forget_split": config.forget_split, "eval_rows": eval_digest, "mia": config.mia,
                       "eval_batch_size": config.eval_batch_size, "max_new_tokens": config.max_new_tokens,
                       "system_prompt": config.system_prompt or None, "chat_template_kwargs": config.chat_template_kwargs}
+        forget_digest = rows_digest(data.eval_rows[f"{config.forget_split}_perturbed"])
         self.prefix = {"target": "target", "retain": "retain"}
         self.specs: dict[tuple[str, str], dict[str, Any]] = {
             ("finetune", "target"): {**common, **finetune, "rows": rows_digest(data.target_rows)},
@@ -70,8 +71,9 @@ class Plan:
                     "forget": rows_digest(data.forget_rows), "retain": rows_digest(data.retain_rows),
                     "unlearn_batch_size": config.unlearn_batch_size,
                     "unlearn_gradient_accumulation_steps": config.unlearn_gradient_accumulation_steps,
-                    "curve_points": config.curve_points, "curve_reference": self.key("eval", "retain"),
-                    "curve_eval": evaluation,
+                    # the curve scores the forget rows only, against the retain model's forget truth ratios
+                    "curve_points": config.curve_points, "curve_reference": self.key("finetune", "retain"),
+                    "curve_eval": {"forget_rows": forget_digest, "eval_batch_size": config.eval_batch_size},
                 }
                 self.specs["eval", run.name] = {**evaluation, "model": self.key("unlearn", run.name)}
         self.order = [("finetune", "target"), ("finetune", "retain"), ("eval", "retain"), ("eval", "target")]
