@@ -74,8 +74,8 @@ def test_first_run_runs_every_stage_and_writes_the_report(first_run):
                                          "forget_rows": 8, "eval_rows": {"forget01_perturbed": 8, "retain_perturbed": 8,
                                                                          "real_authors_perturbed": 4,
                                                                          "world_facts_perturbed": 4}}
-    assert saved["settings"]["methods_settings"]["npo"]["beta"] == 0.1  # committed table + --method_settings
-    assert saved["settings"]["methods_settings"]["npo"]["learning_rate"] == 1e-2
+    assert saved["settings"]["selected_settings"]["npo"]["beta"] == 0.1  # committed table + --method_settings
+    assert saved["settings"]["selected_settings"]["npo"]["learning_rate"] == 1e-2
 
     # forget quality over training starts at the target's and ends at the unlearned model's
     for method in ("npo", "gradascent"):

@@ -215,7 +215,7 @@ def _run(config: TofuBenchConfig, command: str | None) -> dict[str, Any]:
             **dataclasses.asdict(config),
             "base_model": base_model_id(config),
             "data": data.describe(),
-            "methods_settings": {m: summaries[n]["settings"] for m, n in chosen.items()},
+            "selected_settings": {m: summaries[n]["settings"] for m, n in chosen.items()},
             "settings_source": "tuning sweep (--sweep)" if plan.grid else "committed table trl_unlearn/tofu_bench/settings.py",
             "selected_settings_status": SETTINGS_STATUS,
         },

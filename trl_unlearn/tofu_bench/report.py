@@ -91,13 +91,18 @@ def versions() -> dict[str, str]:
 
 def git_commit() -> str | None:
     """The package checkout's commit (``+dirty`` with local changes), or None outside a git checkout."""
-    here = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=package, capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty=+dirty", "--abbrev=40"], cwd=here,
-                             capture_output=True, text=True, timeout=10, check=True)
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != package.parent:
+            return None  # an installed copy inside some other repository
+        return git("describe", "--always", "--dirty=+dirty", "--abbrev=40") or None
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
 
 
 # ----------------------------------------------------------------------------------------- files
