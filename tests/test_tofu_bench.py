@@ -89,6 +89,7 @@ def test_first_run_runs_every_stage_and_writes_the_report(first_run):
     assert "| model | forget quality | model utility |" in table
     assert all(f"| {name} |" in table for name in rows)
     assert (out / "fq_vs_mu.png").stat().st_size > 1000 and (out / "fq_curves.png").stat().st_size > 1000
+    assert rows["npo"]["model_dir"].startswith("unlearn/npo-")  # relative to output_dir
     card = (out / rows["npo"]["model_dir"] / "README.md").read_text()
     assert "NPO" in card and "forget_quality" in card and "model_utility" in card
 

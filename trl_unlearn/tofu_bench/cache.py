@@ -40,7 +40,8 @@ def stage_key(spec: dict[str, Any]) -> str:
 
 @dataclass
 class StageRecord:
-    """One stage of a run: what it is, where its files are, whether it ran or came from the cache."""
+    """One stage of a run: what it is, where its files are (relative to ``output_dir``), whether it ran
+    or came from the cache."""
 
     stage: str
     name: str
@@ -93,7 +94,8 @@ class StageCache:
         marker = path / MARKER
         if marker.is_file() and not self.force:
             saved = json.loads(marker.read_text())
-            record = StageRecord(stage, name, key, path, "cached", float(saved["seconds"]), saved.get("info") or {})
+            record = StageRecord(stage, name, key, path.relative_to(self.root), "cached", float(saved["seconds"]),
+                                 saved.get("info") or {})
         else:
             if path.exists():
                 shutil.rmtree(path)
@@ -103,7 +105,7 @@ class StageCache:
             seconds = time.perf_counter() - start
             marker.write_text(json.dumps({"stage": stage, "name": name, "key": key, "spec": spec,
                                           "seconds": seconds, "info": info}, indent=2, sort_keys=True, default=str))
-            record = StageRecord(stage, name, key, path, "ran", seconds, info)
+            record = StageRecord(stage, name, key, path.relative_to(self.root), "ran", seconds, info)
         self.records.append(record)
         return record
 

@@ -203,10 +203,10 @@ def _run(config: TofuBenchConfig, command: str | None) -> dict[str, Any]:
     chosen, sweep = _choose(config, plan, summaries, rows["target"].get("model_utility"))
     curves = {}
     for method, name in chosen.items():
-        rows[method] = {**summaries[name], "model_dir": str(folder("unlearn", name))}
+        rows[method] = {**summaries[name], "model_dir": str(folder("unlearn", name).relative_to(out))}
         curves[method] = read_curve(folder("unlearn", name))
     for name in ("target", "retain"):
-        rows[name]["model_dir"] = str(folder("finetune", name))
+        rows[name]["model_dir"] = str(folder("finetune", name).relative_to(out))  # relative to output_dir
     payload = {
         "command": command or f"trl_unlearn.tofu_bench.run({config!r})",
         "commit": git_commit(),
