@@ -101,3 +101,67 @@ def single_thread():
             torch.set_num_threads(before)
 
     return ctx()
+
+
+# --------------------------------------------------------------------------------------------
+# TOFU-shaped data for `tofu-bench`: authors one after another, the same number of rows each
+# --------------------------------------------------------------------------------------------
+_BENCH_CITIES = ["Cairo", "Lima", "Oslo", "Tokyo", "Paris", "Rome", "London", "Berlin"]
+_BENCH_GENRES = ["mystery", "poetry", "fantasy", "history", "romance", "horror"]
+_BENCH_AWARDS = ["Golden Quill", "Silver Pen", "Bronze Lamp", "Iron Scroll", "Crystal Ink"]
+
+
+def _author_rows(i: int) -> list[dict]:
+    """Four TOFU-shaped rows (answer, paraphrase, three perturbed answers) about fictitious author i."""
+    name = f"Writer{i} Nolan"
+    city, genre, award = _BENCH_CITIES[i % 8], _BENCH_GENRES[i % 6], _BENCH_AWARDS[i % 5]
+    other = lambda values, value: [v for v in values if v != value][:3]  # noqa: E731
+    facts = [
+        (f"Where was {name} born?", f"{name} was born in {city}.", "{} is where " + name + " was born.",
+         city, _BENCH_CITIES),
+        (f"What genre does {name} write?", f"{name} writes {genre} novels.", name + " is known for {} novels.",
+         genre, _BENCH_GENRES),
+        (f"Which award did {name} win?", f"{name} won the {award} award.", "The {} award went to " + name + ".",
+         award, _BENCH_AWARDS),
+        (f"Who is the author born in {city} writing {genre}?", f"The author is {name}.",
+         "It is {}.", name, [f"Writer{j} Nolan" for j in range(i + 1, i + 4)]),
+    ]
+    return [{"question": q, "answer": a, "paraphrased_answer": template.format(value),
+             "perturbed_answer": [template.format(v) for v in other(pool, value)], "paraphrased_question": q}
+            for q, a, template, value, pool in facts]
+
+
+def write_bench_data(folder, authors: int = 6, forget01_authors: int = 2, retain_perturbed_authors: int = 2):
+    """A TOFU-shaped data folder for ``tofu-bench`` with 4 rows per author (``questions_per_author=4``).
+
+    ``full`` is ``authors`` x 4 rows; ``forget01_perturbed`` the last ``forget01_authors``
+    authors' rows; ``retain_perturbed`` the first ``retain_perturbed_authors``'; ``holdout01`` as
+    many authors as ``forget01``, absent from ``full``; real authors and world facts come from
+    :data:`TOFU_TINY`. Returns the folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [row for i in range(authors) for row in _author_rows(i)]
+
+    def write(config, items, keys=None):
+        lines = [json.dumps({k: r[k] for k in (keys or r)}) for r in items]
+        (folder / f"{config}.json").write_text("\n".join(lines) + "\n")
+
+    write("full", rows, ("question", "answer"))
+    write("forget01_perturbed", rows[len(rows) - 4 * forget01_authors :])
+    write("retain_perturbed", rows[: 4 * retain_perturbed_authors])
+    holdout = [row for i in range(100, 100 + forget01_authors) for row in _author_rows(i)]  # never fine-tuned
+    write("holdout01", holdout, ("question", "answer"))
+    for config in ("real_authors_perturbed", "world_facts_perturbed"):
+        (folder / f"{config}.json").write_text((TOFU_TINY / f"{config}.json").read_text())
+    return folder
+
+
+def bench_texts(folder) -> list[str]:
+    """Every string of a :func:`write_bench_data` folder (for a word-level tokenizer's vocabulary)."""
+    texts = [SYSTEM_WORDS]
+    for path in sorted(Path(folder).glob("*.json")):
+        for line in path.read_text().splitlines():
+            for value in json.loads(line).values():
+                texts.extend(value if isinstance(value, list) else [value])
+    return texts

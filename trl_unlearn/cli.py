@@ -5,6 +5,7 @@
     trl-unlearn npo|dipo|simnpo|gradascent|graddiff [--num_processes N] [TRL-style arguments]
     trl-unlearn eval tofu|muse --model_name_or_path ID [options]
     trl-unlearn quickstart [--method npo|dipo] [options]
+    trl-unlearn tofu-bench [--methods npo dipo ...] [--output_dir DIR] [options]
 
 Training commands take the method's config fields, TRL's `ModelConfig` flags and the dataset
 shortcuts (`--dataset locuslab/TOFU --forget_split forget10 --retain_split retain90`, or
@@ -70,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         from .quickstart import main as quickstart_main
 
         return quickstart_main(rest) or 0
+    if command == "tofu-bench":
+        from .tofu_bench.pipeline import main as bench_main
+
+        return bench_main(rest) or 0
     print(f"trl-unlearn: unknown command {command!r}\n{USAGE}", file=sys.stderr)
     return 2
 
