@@ -41,6 +41,7 @@ class DiPOTrainer(UnlearningTrainer):
         "citation": (
             "@article{dipo2025,\n"
             "    title   = {{Distribution Preference Optimization: A Fine-grained Perspective for LLM Unlearning}},\n"
+            "    author  = {Kai Qin and Jiaqi Wu and Jianxiang He and Haoyuan Sun and Yifei Zhao and Bin Liang and Yongzhe Chang and Tiantian Zhang and Houde Liu},\n"
             "    journal = {arXiv preprint arXiv:2510.04773},\n"
             "    year    = {2025}\n"
             "}"
