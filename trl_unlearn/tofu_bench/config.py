@@ -109,6 +109,15 @@ class TofuBenchConfig:
     world_facts_eval_rows: int | None = field(
         default=40, metadata={"help": "Rows of world_facts_perturbed scored; None: all 117. To be measured."}
     )
+    attention_mask_mode: str = field(
+        default="open_unlearning",
+        metadata={
+            "help": "Attention mask of the evaluations (and of the forget-quality curves): 'open_unlearning' hides "
+            "every pad-id token as open-unlearning does (comparable with its numbers), 'padding' only padding. "
+            "Fine-tuning and unlearning train with the padding mask (the trainers' default).",
+            "choices": ["open_unlearning", "padding"],
+        },
+    )
     mia: bool = field(
         default=False,
         metadata={"help": "Also compute the MIA metrics and privleak; needs the holdoutXX config (Hub, or a file "
@@ -147,6 +156,7 @@ class TofuBenchConfig:
     quiet: bool = field(default=False, metadata={"help": "No progress bars or progress lines."})
 
     def __post_init__(self):
+        from ..ops import check_attention_mask_mode
         from ..trainer import METHODS
 
         for f in dataclasses.fields(self):  # 60 and 60.0 are the same epochs (and the same cache key)
@@ -168,6 +178,7 @@ class TofuBenchConfig:
         for name in ("retain_eval_rows", "real_authors_eval_rows", "world_facts_eval_rows", "forget_authors"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1 (or unset), got {getattr(self, name)}")
+        check_attention_mask_mode(self.attention_mask_mode)
         if self.curve_points < 0:
             raise ValueError(f"--curve_points must be 0 or more, got {self.curve_points}")
         if not 0 < self.utility_floor <= 1:

@@ -46,6 +46,7 @@ class Plan:
             "finetune_learning_rate", "finetune_epochs", "finetune_batch_size", "finetune_gradient_accumulation_steps",
             "finetune_weight_decay", "finetune_warmup_epochs")}
         evaluation = {"forget_split": config.forget_split, "eval_rows": eval_digest, "mia": config.mia,
+                      "attention_mask_mode": config.attention_mask_mode,
                       "eval_batch_size": config.eval_batch_size, "max_new_tokens": config.max_new_tokens,
                       "system_prompt": config.system_prompt or None, "chat_template_kwargs": config.chat_template_kwargs}
         forget_digest = rows_digest(data.eval_rows[f"{config.forget_split}_perturbed"])
@@ -73,7 +74,8 @@ class Plan:
                     "unlearn_gradient_accumulation_steps": config.unlearn_gradient_accumulation_steps,
                     # the curve scores the forget rows only, against the retain model's forget truth ratios
                     "curve_points": config.curve_points, "curve_reference": self.key("finetune", "retain"),
-                    "curve_eval": {"forget_rows": forget_digest, "eval_batch_size": config.eval_batch_size},
+                    "curve_eval": {"forget_rows": forget_digest, "eval_batch_size": config.eval_batch_size,
+                                   "attention_mask_mode": config.attention_mask_mode},
                 }
                 self.specs["eval", run.name] = {**evaluation, "model": self.key("unlearn", run.name)}
         self.order = [("finetune", "target"), ("finetune", "retain"), ("eval", "retain"), ("eval", "target")]

@@ -170,7 +170,8 @@ def make_evaluator(config, eval_dir: Path, *, metrics=None, retain_reference=Non
     return TOFUEvaluator(config.forget_split, data_dir=str(eval_dir),
                          holdout=holdout_split_for(config.forget_split) if config.mia else None,
                          prompt_format=config.prompt_format(), metrics=metrics, retain_reference=retain_reference,
-                         batch_size=config.eval_batch_size, max_new_tokens=config.max_new_tokens)
+                         batch_size=config.eval_batch_size, max_new_tokens=config.max_new_tokens,
+                         attention_mask_mode=config.attention_mask_mode)
 
 
 def check_settings(method: str, settings: dict[str, Any]) -> None:
