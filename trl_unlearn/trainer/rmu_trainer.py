@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import re
 
 import torch
@@ -10,8 +9,6 @@ from .. import losses
 from . import _papers
 from .rmu_config import RMUConfig
 from .unlearning_trainer import ForgetTerm, UnlearningTrainer
-
-logger = logging.getLogger(__name__)
 
 
 def _base_model(model):
