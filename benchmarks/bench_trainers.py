@@ -8,7 +8,11 @@ randomly initialised Llama and the same batch shape:
 - ``npo_precomputed``: NPO with precomputed reference log-probs (no reference model);
 - ``npo_lora``: NPO with LoRA, reference = adapter disabled (no second copy);
 - ``dipo_copy`` / ``dipo_lora``: DiPO with the same reference modes as NPO;
-- ``simnpo``: reference-free SimNPO.
+- ``simnpo``: reference-free SimNPO;
+- ``wga``, ``satimp``, ``ceu``, ``idknll``, ``pdu``: the reference-free open-unlearning methods;
+- ``undial_copy`` / ``undial_lora``: UNDIAL (reference distributions) with a copy / LoRA;
+- ``idkdpo_copy`` / ``idkdpo_precomputed`` / ``altpo_copy``: DPO with a second answer per question;
+- ``rmu_copy`` / ``rmu_lora``: RMU (activation retain term) with a frozen copy / the adapter-disabled model.
 
 Peak memory is the CUDA allocator's peak on a GPU, or the process's peak RSS above its
 post-model-load RSS on CPU.
@@ -30,7 +34,9 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-MODES = ["sft", "npo_copy", "npo_precomputed", "npo_lora", "dipo_copy", "dipo_lora", "simnpo"]
+MODES = ["sft", "npo_copy", "npo_precomputed", "npo_lora", "dipo_copy", "dipo_lora", "simnpo",
+         "wga", "satimp", "ceu", "idknll", "pdu", "undial_copy", "undial_lora", "idkdpo_copy", "idkdpo_precomputed",
+         "altpo_copy", "rmu_copy", "rmu_lora"]
 
 
 def _rss_mb() -> float:
@@ -57,11 +63,12 @@ def _data(a, n, seed):
 
     g = torch.Generator().manual_seed(seed)
     prompt_len = a.length // 4
-    rows = {"prompt_ids": [], "completion_ids": []}
+    rows = {"prompt_ids": [], "completion_ids": [], "alternate_completion_ids": []}
     for _ in range(n):
         ids = torch.randint(10, a.vocab, (a.length,), generator=g).tolist()
         rows["prompt_ids"].append(ids[:prompt_len])
         rows["completion_ids"].append(ids[prompt_len:])
+        rows["alternate_completion_ids"].append(ids[prompt_len:][::-1])  # a second answer of the same length
     return Dataset.from_dict(rows)
 
 
@@ -98,8 +105,6 @@ def worker(a) -> dict:
     else:
         from transformers import TrainerCallback
 
-        from trl_unlearn import DiPOConfig, DiPOTrainer, NPOConfig, NPOTrainer, SimNPOConfig, SimNPOTrainer
-
         class Timer(TrainerCallback):
             def on_step_begin(self, args, state, control, **kw):
                 if cuda:
@@ -112,17 +117,26 @@ def worker(a) -> dict:
                 times.append(time.perf_counter() - self.t)
 
         method, _, ref = a.mode.partition("_")
-        trainer_cls, config_cls = {"npo": (NPOTrainer, NPOConfig), "dipo": (DiPOTrainer, DiPOConfig),
-                                   "simnpo": (SimNPOTrainer, SimNPOConfig)}[method]
+        from trl_unlearn.trainer import METHODS
+
+        trainer_cls, config_cls = METHODS[method]
+        extra = {"pdu": {"retain_loss_eps": 1.0, "dual_warmup_epochs": 0},
+                 "rmu": {"module_regex": rf"model\.layers\.{a.layers // 2}"}}.get(method, {})
+        if method in ("wga", "satimp", "ceu", "idknll", "undial", "idkdpo", "altpo", "rmu", "pdu"):
+            extra.setdefault("retain_loss_weight", 1.0)
+            extra.setdefault("retain_loss_type", "embed_diff" if method == "rmu" else "nll")  # all with a retain term
         args = config_cls(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=a.batch, max_steps=a.steps + 2,
                           report_to=[], save_strategy="no", gradient_checkpointing=False, disable_tqdm=True,
                           logging_steps=1000, precompute_ref_log_probs=(ref == "precomputed"), max_length=None,
-                          dataloader_pin_memory=False, bf16=False)
+                          dataloader_pin_memory=False, bf16=False, **extra)
         peft_config = None
         if ref == "lora":
             from peft import LoraConfig
 
             peft_config = LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+        if method not in ("idknll", "idkdpo", "altpo"):
+            forget = forget.remove_columns("alternate_completion_ids")
+        retain = retain.remove_columns("alternate_completion_ids")
         trainer = trainer_cls(model, args, forget_dataset=forget, retain_dataset=retain,
                               processing_class=make_tokenizer([]), peft_config=peft_config, callbacks=[Timer()])
         trainer.train()

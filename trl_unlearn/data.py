@@ -350,6 +350,10 @@ class ForgetRetainDataset(torch.utils.data.Dataset):
         item = {"forget_prompt_ids": row["prompt_ids"], "forget_completion_ids": row["completion_ids"]}
         if "ref_logps" in row:
             item["forget_ref_logps"] = row["ref_logps"]
+        if "alternate_completion_ids" in row:  # a second answer to the same prompt (IDK / alternate methods)
+            item["forget_alternate_completion_ids"] = row["alternate_completion_ids"]
+            if "alternate_ref_logps" in row:
+                item["forget_alternate_ref_logps"] = row["alternate_ref_logps"]
         if self.retain is not None:
             paired = self.retain[int(self.pairs[index])]
             item["retain_prompt_ids"] = paired["prompt_ids"]
@@ -428,7 +432,8 @@ class ForgetRetainCollator:
 
     Output keys: ``forget_input_ids``, ``forget_attention_mask``, ``forget_labels`` (and
     ``forget_ref_logps`` when precomputed), and the same with ``retain_`` when the items carry
-    a retain example.
+    a retain example, and with ``forget_alternate_`` (the forget prompt followed by the alternate
+    answer) when they carry ``forget_alternate_completion_ids``.
 
     Parameters
     ----------
@@ -458,6 +463,16 @@ class ForgetRetainCollator:
                 self.masked_token_id,
             )
             batch.update({f"{part}_{key}": value for key, value in padded.items()})
-        if "forget_ref_logps" in items[0]:
-            batch["forget_ref_logps"] = torch.tensor([it["forget_ref_logps"] for it in items], dtype=torch.float32)
+        if "forget_alternate_completion_ids" in items[0]:
+            padded = pad_prompt_completion(
+                [it["forget_prompt_ids"] for it in items],
+                [it["forget_alternate_completion_ids"] for it in items],
+                self.pad_token_id,
+                self.pad_to_multiple_of,
+                self.masked_token_id,
+            )
+            batch.update({f"forget_alternate_{key}": value for key, value in padded.items()})
+        for key in ("forget_ref_logps", "forget_alternate_ref_logps"):
+            if key in items[0]:
+                batch[key] = torch.tensor([it[key] for it in items], dtype=torch.float32)
         return batch

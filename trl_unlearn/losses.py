@@ -200,3 +200,118 @@ def dipo_position_terms(
 def dipo_loss(margin: torch.Tensor, beta: float) -> torch.Tensor:
     """DiPO forget loss per example: ``-(2/β) · log σ(β · m)``."""
     return -(2.0 / beta) * F.logsigmoid(beta * margin)
+
+
+# --------------------------------------------------------------------------------------------
+# Token-weighted gradient ascent (WGA, SatImp), distribution targets (UNDIAL, CE-U), DPO,
+# logit-margin flattening (PDU) and representation misdirection (RMU)
+# --------------------------------------------------------------------------------------------
+def sum_over_examples(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-example sums of per-position ``values`` given at the ``True`` positions of ``mask``.
+
+    ``values`` is ``[num_true]`` (e.g. computed on ``logits[:, :-1][mask]``), ``mask`` is
+    ``[batch, length]``; returns ``[batch]``.
+    """
+    example_index = torch.arange(mask.shape[0], device=mask.device).unsqueeze(1).expand_as(mask)[mask]
+    return torch.zeros(mask.shape[0], dtype=values.dtype, device=values.device).index_add(0, example_index, values)
+
+
+def wga_weights(token_log_probs: torch.Tensor, beta: float) -> torch.Tensor:
+    """WGA's token weights ``p^β`` (detached), from the tokens' log-probabilities ``log p``."""
+    return (beta * token_log_probs.detach()).exp()
+
+
+def satimp_weights(token_log_probs: torch.Tensor, beta1: float, beta2: float) -> torch.Tensor:
+    """SatImp's token weights ``p^β1 · (1 − p)^β2`` (detached)."""
+    p = token_log_probs.detach().exp()
+    return p.pow(beta1) * (1.0 - p).pow(beta2)
+
+
+def weighted_log_prob_sums(token_log_probs: torch.Tensor, mask: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Per-example ``Σ_t w_t · log p_t`` over scored tokens (``[batch]``).
+
+    Divided by the number of scored tokens this is the weighted gradient-ascent loss
+    ``−mean_t(w_t · CE_t)`` of WGA and SatImp (minimising it lowers ``log p``).
+    """
+    return (weights * token_log_probs * mask).sum(-1)
+
+
+def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
+    """``−Σ_v q(v) · log softmax(logits)(v)`` at every position (``[...]``, float32).
+
+    Terms where ``q(v) = 0`` contribute nothing (also when ``log p(v)`` is ``−inf``).
+    """
+    log_p = F.log_softmax(logits.float(), dim=-1)
+    return -(target_probs * log_p).nan_to_num(0.0).sum(-1)
+
+
+def undial_targets(reference_logits: torch.Tensor, targets: torch.Tensor, beta: float) -> torch.Tensor:
+    """UNDIAL's adjusted distribution ``softmax(ℓ_ref − β·onehot(y))`` (``[..., vocab]``, float32).
+
+    Parameters
+    ----------
+    reference_logits : torch.Tensor
+        ``[..., vocab]`` logits of the original (reference) model at the positions that predict ``targets``.
+    targets : torch.Tensor
+        ``[...]`` the true next tokens.
+    beta : float
+        How far the true token's logit is lowered.
+    """
+    adjusted = reference_logits.float().scatter_add(
+        -1, targets.unsqueeze(-1), torch.full_like(targets.unsqueeze(-1), -float(beta), dtype=torch.float32)
+    )
+    return adjusted.softmax(-1)
+
+
+def ceu_targets(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """CE-U's target: the model's own (detached) distribution with the true token removed.
+
+    ``softmax(ℓ)`` after setting the true token's logit to ``−∞`` (``[..., vocab]``, float32).
+    """
+    masked = logits.detach().float().scatter(-1, targets.unsqueeze(-1), float("-inf"))
+    return masked.softmax(-1)
+
+
+def dpo_loss(
+    chosen_logps: torch.Tensor,
+    chosen_reference_logps: torch.Tensor,
+    rejected_logps: torch.Tensor,
+    rejected_reference_logps: torch.Tensor,
+    beta: float,
+) -> torch.Tensor:
+    """DPO loss per example with open-unlearning's ``2/β`` scaling.
+
+    ``L = −(2/β) · log σ(β · [(log π_θ(y_w) − log π_ref(y_w)) − (log π_θ(y_l) − log π_ref(y_l))])``
+    with sequence-summed log-probabilities; ``y_w`` is the preferred (alternate / "I don't know")
+    answer and ``y_l`` the forget answer. At π_θ = π_ref it equals ``(2/β)·log 2``.
+    """
+    margin = (chosen_logps - chosen_reference_logps) - (rejected_logps - rejected_reference_logps)
+    return -(2.0 / beta) * F.logsigmoid(beta * margin)
+
+
+def logit_margin_flattening(logits: torch.Tensor) -> torch.Tensor:
+    """PDU's forget loss at every position: ``(max_v ℓ_v − mean_v ℓ_v)²`` (``[...]``, float32).
+
+    Zero exactly when all logits are equal, i.e. when the next-token distribution is uniform.
+    """
+    logits = logits.float()
+    return (logits.max(-1).values - logits.mean(-1)).pow(2)
+
+
+def activation_mse(activations: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """RMU's per-example activation distance (``[batch]``).
+
+    The mean over the ``mask`` positions of ``mean_d (a_d − t_d)²``.
+
+    Parameters
+    ----------
+    activations : torch.Tensor
+        ``[batch, length, dim]`` hidden states of the model.
+    target : torch.Tensor
+        Same shape (or broadcastable, e.g. ``[dim]``): the steering vector or the frozen model's states.
+    mask : torch.Tensor
+        ``[batch, length]`` boolean, the positions to compare.
+    """
+    per_position = (activations.float() - target.float()).pow(2).mean(-1)
+    mask = mask.to(per_position.dtype)
+    return (per_position * mask).sum(-1) / mask.sum(-1).clamp(min=1)

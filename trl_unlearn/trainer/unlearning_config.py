@@ -77,6 +77,8 @@ class UnlearningConfig(BaseConfig):
     _VALID_DICT_FIELDS = BaseConfig._VALID_DICT_FIELDS + ["model_init_kwargs", "chat_template_kwargs"]
     # Fields that describe the method (shown on the model card); subclasses extend it.
     _method_fields: ClassVar[tuple[str, ...]] = ("forget_loss_weight", "retain_loss_weight", "retain_loss_type")
+    # Values `retain_loss_type` accepts; a method with its own retain loss (RMU) extends it.
+    _retain_loss_types: ClassVar[tuple[str, ...]] = RETAIN_LOSS_TYPES
 
     # TrainingArguments defaults overridden for unlearning (TOFU reference setup)
     learning_rate: float = field(default=1e-5, metadata={"help": "The initial learning rate for AdamW."})
@@ -162,9 +164,9 @@ class UnlearningConfig(BaseConfig):
             import torch
 
             self.bf16 = bool(not self.fp16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-        if self.retain_loss_type not in RETAIN_LOSS_TYPES:
+        if self.retain_loss_type not in self._retain_loss_types:
             raise ValueError(
-                f"`retain_loss_type` must be one of {RETAIN_LOSS_TYPES}, got {self.retain_loss_type!r}."
+                f"`retain_loss_type` must be one of {self._retain_loss_types}, got {self.retain_loss_type!r}."
             )
         check_attention_mask_mode(self.attention_mask_mode)
         if self.forget_loss_weight < 0 or self.retain_loss_weight < 0:

@@ -49,6 +49,8 @@ from .unlearning_config import UnlearningConfig
 logger = logging.getLogger(__name__)
 
 REFERENCE_MODES = ("none", "model", "peft", "precomputed", "copy")
+#: File in every checkpoint holding a method's own training state (:meth:`UnlearningTrainer.method_state`).
+METHOD_STATE_NAME = "unlearning_method_state.pt"
 
 
 @dataclass
@@ -65,11 +67,15 @@ class ForgetTerm:
         ``"examples"`` or ``"tokens"``.
     metrics : dict
         Per-step scalars to log (already batch means).
+    part : str
+        The batch part whose examples/tokens normalise ``values``: ``"forget"``, or
+        ``"forget_alternate"`` for a loss on the alternate (e.g. "I don't know") answers.
     """
 
     values: torch.Tensor
     reduction: str = "examples"
     metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+    part: str = "forget"
 
 
 class UnlearningTrainer(ModelCardMixin, BaseTrainer):
@@ -177,8 +183,7 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
             model.generation_config.pad_token_id = processing_class.pad_token_id
 
         # Reference model
-        needs_reference = self.forget_reference != "none" or (args.uses_retain and args.retain_loss_type == "kl")
-        needs_distributions = self.forget_reference == "logits" or (args.uses_retain and args.retain_loss_type == "kl")
+        needs_reference, needs_distributions = self._needs_reference(args)
         if args.precompute_ref_log_probs and needs_distributions:
             raise ValueError(
                 f"`precompute_ref_log_probs=True` stores sequence log-probs only, but {self._name} "
@@ -214,7 +219,7 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
             model = self._wrap_peft(model, peft_config, args)
 
         # Data
-        self.forget_data = prepare_dataset(forget_dataset, processing_class, name="forget", **self._data_kwargs(args))
+        self.forget_data = self._prepare_forget_dataset(forget_dataset, processing_class, "forget", args)
         self.retain_data = (
             prepare_dataset(retain_dataset, processing_class, name="retain", **self._data_kwargs(args))
             if args.uses_retain
@@ -234,9 +239,7 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
                     if eval_retain_dataset is not None
                     else self.retain_data
                 )
-            eval_forget = prepare_dataset(
-                eval_forget_dataset, processing_class, name="eval_forget", **self._data_kwargs(args)
-            )
+            eval_forget = self._prepare_forget_dataset(eval_forget_dataset, processing_class, "eval_forget", args)
             eval_dataset = ForgetRetainDataset(eval_forget, eval_retain, seed=args.pairing_seed)
         #: Token id hidden from attention inside sequences (``args.attention_mask_mode``), or None.
         self.masked_token_id = key_masked_token_id(processing_class, args.attention_mask_mode)
@@ -290,6 +293,19 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
     def _check_settings(self, model, args: UnlearningConfig) -> None:
         """Method-specific checks of the settings against the loaded model (none by default)."""
 
+    def _needs_reference(self, args: UnlearningConfig) -> tuple[bool, bool]:
+        """``(needs a reference, needs a live reference model)`` for these settings.
+
+        A live model is needed for whole next-token distributions (``forget_reference="logits"``, the
+        ``"kl"`` retain loss); sequence log-probs (``"logps"``) can be precomputed.
+        """
+        kl_retain = args.uses_retain and args.retain_loss_type == "kl"
+        return self.forget_reference != "none" or kl_retain, self.forget_reference == "logits" or kl_retain
+
+    def _prepare_forget_dataset(self, dataset, processing_class, name: str, args: UnlearningConfig):
+        """Tokenize the forget (or eval forget) data; methods with a second answer per question extend it."""
+        return prepare_dataset(dataset, processing_class, name=name, **self._data_kwargs(args))
+
     @staticmethod
     def _load_model(model, args: UnlearningConfig):
         if not isinstance(model, str):
@@ -336,7 +352,7 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         if self._signature_columns is None:
             self._signature_columns = [
                 f"{part}_{key}"
-                for part in ("forget", "retain")
+                for part in ("forget", "retain", "forget_alternate")
                 for key in ("prompt_ids", "completion_ids", "ref_logps")
             ]
 
@@ -371,12 +387,12 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
                 input_ids=inputs[f"{part}_input_ids"], attention_mask=inputs[f"{part}_attention_mask"], use_cache=False
             ).logits
 
-    def reference_sequence_logps(self, model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Summed forget completion log-probs under π_ref, precomputed or live (``[batch]``)."""
-        if "forget_ref_logps" in inputs:
-            return inputs["forget_ref_logps"]
-        logits = self.reference_logits(model, inputs, "forget")
-        return sequence_log_probs(logits, inputs["forget_labels"])[0]
+    def reference_sequence_logps(self, model, inputs: dict[str, torch.Tensor], part: str = "forget") -> torch.Tensor:
+        """Summed ``part`` completion log-probs under π_ref, precomputed or live (``[batch]``)."""
+        if f"{part}_ref_logps" in inputs:
+            return inputs[f"{part}_ref_logps"]
+        logits = self.reference_logits(model, inputs, part)
+        return sequence_log_probs(logits, inputs[f"{part}_labels"])[0]
 
     @torch.no_grad()
     def _precompute_reference(self, reference) -> None:
@@ -388,21 +404,27 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         datasets = [self.train_dataset] + ([self.eval_dataset] if self.eval_dataset is not None else [])
         for paired in datasets:
             data = paired.forget
-            values: list[float] = []
-            for start in range(0, len(data), batch_size):
-                rows = data[start : start + batch_size]
-                batch = pad_prompt_completion(
-                    rows["prompt_ids"], rows["completion_ids"], self.processing_class.pad_token_id,
-                    masked_token_id=self.masked_token_id,
-                )  # fmt: skip
-                batch = {k: v.to(device) for k, v in batch.items()}
-                logits = reference(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-                ).logits
-                values.extend(sequence_log_probs(logits, batch["labels"])[0].float().cpu().tolist())
-            if "ref_logps" in data.column_names:
-                data = data.remove_columns("ref_logps")
-            paired.forget = data.add_column("ref_logps", values)
+            # completion column -> column of its reference log-probs (alternate answers too, when present)
+            columns = {"completion_ids": "ref_logps", "alternate_completion_ids": "alternate_ref_logps"}
+            for completion_column, output_column in columns.items():
+                if completion_column not in data.column_names:
+                    continue
+                values: list[float] = []
+                for start in range(0, len(data), batch_size):
+                    rows = data[start : start + batch_size]
+                    batch = pad_prompt_completion(
+                        rows["prompt_ids"], rows[completion_column], self.processing_class.pad_token_id,
+                        masked_token_id=self.masked_token_id,
+                    )  # fmt: skip
+                    batch = {k: v.to(device) for k, v in batch.items()}
+                    logits = reference(
+                        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+                    ).logits
+                    values.extend(sequence_log_probs(logits, batch["labels"])[0].float().cpu().tolist())
+                if output_column in data.column_names:
+                    data = data.remove_columns(output_column)
+                data = data.add_column(output_column, values)
+            paired.forget = data
         self.forget_data = self.train_dataset.forget
         reference.train(was_training)
 
@@ -424,6 +446,21 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         """The method's forget loss for one micro-batch; implemented by each trainer."""
         raise NotImplementedError
 
+    #: How :meth:`compute_retain_values` is normalised: ``"tokens"`` (sums over completion tokens) or ``"examples"``.
+    retain_reduction: str = "tokens"
+
+    def scored_forget_mask(self, labels: torch.Tensor) -> torch.Tensor:
+        """Shifted ``[batch, length-1]`` mask of the forget positions a ``"tokens"`` forget loss is averaged over
+        (every completion token; a method that skips some positions overrides it)."""
+        return labels[:, 1:] != -100
+
+    def total_loss(self, forget_loss: torch.Tensor, retain_loss: torch.Tensor | None, inputs, counts, metrics):
+        """Combine the reduced forget and retain losses: ``γ·L_forget + α·L_retain`` by default."""
+        loss = self.args.forget_loss_weight * forget_loss
+        if retain_loss is not None:
+            loss = loss + self.args.retain_loss_weight * retain_loss
+        return loss
+
     def compute_retain_values(self, model, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """Per-example retain loss sums over completion tokens (``[batch]``), reduced per token."""
         logits, log_probs, mask = self.policy_forward(model, inputs, "retain")
@@ -439,17 +476,19 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         Summed over the gradient-accumulation micro-batches and gathered over processes, so that
         the loss of every micro-batch is normalised exactly like one big batch.
         """
-        counts = torch.zeros(4, dtype=torch.float64)
+        parts = ("forget", "retain", "forget_alternate")
+        counts = torch.zeros(2 * len(parts), dtype=torch.float64)
         for batch in batch_samples:
-            for i, part in enumerate(("forget", "retain")):
+            for i, part in enumerate(parts):
                 labels = batch.get(f"{part}_labels")
                 if labels is not None:
                     counts[2 * i] += labels.shape[0]
-                    counts[2 * i + 1] += (labels[:, 1:] != -100).sum().item()
+                    mask = self.scored_forget_mask(labels) if part == "forget" else labels[:, 1:] != -100
+                    counts[2 * i + 1] += mask.sum().item()
         counts = counts.to(device)
         if self.accelerator.num_processes > 1:
             counts = self.accelerator.gather(counts.unsqueeze(0)).sum(0)
-        names = ("forget_examples", "forget_tokens", "retain_examples", "retain_tokens")
+        names = [f"{part}_{kind}" for part in parts for kind in ("examples", "tokens")]
         return {name: counts[i] for i, name in enumerate(names)}
 
     def _reduce(self, values: torch.Tensor, counts: dict | None, part: str, reduction: str, mask: torch.Tensor):
@@ -473,15 +512,17 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         metrics: dict[str, torch.Tensor] = {}
 
         term = self.compute_forget_term(model, inputs)
-        forget_mask = inputs["forget_labels"][:, 1:] != -100
-        forget_loss, metrics["forget_loss"] = self._reduce(term.values, counts, "forget", term.reduction, forget_mask)
-        loss = args.forget_loss_weight * forget_loss
+        labels = inputs[f"{term.part}_labels"]
+        forget_mask = self.scored_forget_mask(labels) if term.part == "forget" else labels[:, 1:] != -100
+        forget_loss, metrics["forget_loss"] = self._reduce(term.values, counts, term.part, term.reduction, forget_mask)
         metrics.update(term.metrics)
+        retain_loss = None
         if args.uses_retain and "retain_input_ids" in inputs:
             values = self.compute_retain_values(model, inputs)
             retain_mask = inputs["retain_labels"][:, 1:] != -100
-            retain_loss, metrics["retain_loss"] = self._reduce(values, counts, "retain", "tokens", retain_mask)
-            loss = loss + args.retain_loss_weight * retain_loss
+            retain_loss, metrics["retain_loss"] = self._reduce(values, counts, "retain", self.retain_reduction,
+                                                               retain_mask)
+        loss = self.total_loss(forget_loss, retain_loss, inputs, counts, metrics)
 
         if not torch.isfinite(loss.detach()).all():
             raise FloatingPointError(
@@ -526,6 +567,13 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         resume_from_checkpoint = resolve_resume_checkpoint(
             resume_from_checkpoint, self.args.output_dir, optimizer_state=not (sharded or self.args.save_only_model)
         )
+        if isinstance(resume_from_checkpoint, str) and self.method_state():
+            path = os.path.join(resume_from_checkpoint, METHOD_STATE_NAME)
+            if os.path.isfile(path):
+                self.load_method_state(torch.load(path, map_location="cpu", weights_only=True))
+            else:
+                logger.warning("%s has no %s: %s resumes with its state as initialised now, not as saved.",
+                               resume_from_checkpoint, METHOD_STATE_NAME, self._name)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial,
                              ignore_keys_for_eval=ignore_keys_for_eval, **kwargs)
 
@@ -534,6 +582,18 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         check_finite_weights(self.model, self.state.global_step, self.accelerator)
         self.create_model_card(model_name=self._card_name())
         super()._save_checkpoint(model, trial)
+        state = self.method_state()
+        if state and self.args.should_save:
+            folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
+            torch.save(state, os.path.join(folder, METHOD_STATE_NAME))
+
+    def method_state(self) -> dict[str, Any]:
+        """A method's own training state (tensors, numbers) saved with every checkpoint and restored on resume
+        (e.g. RMU's steering vector, PDU's dual variable); empty by default."""
+        return {}
+
+    def load_method_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`method_state` saved (called when training resumes from a checkpoint)."""
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
         """Save the model (see :meth:`transformers.Trainer.save_model`); a save to ``args.output_dir``
