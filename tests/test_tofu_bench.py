@@ -176,7 +176,7 @@ def test_select_point_prefers_forget_quality_within_the_utility_floor():
 
 def test_bad_options_are_named(bench, tmp_path):
     with pytest.raises(ValueError, match="unknown method.*npo"):
-        config(bench, tmp_path, methods=["rmu"])
+        config(bench, tmp_path, methods=["sgd"])
     with pytest.raises(ValueError, match="--authors must be 'all' or a number"):
         config(bench, tmp_path, authors="many")
     with pytest.raises(ValueError, match="--method_settings is not valid JSON"):
