@@ -14,7 +14,7 @@ import torch
 
 from tests._tofu_fixture import ForwardCounter, single_thread
 from trl_unlearn.evaluation import muse
-from trl_unlearn.evaluation.engine import score_examples, score_examples_chunked, split_causal_lm
+from trl_unlearn.evaluation.engine import score_examples, split_causal_lm
 from trl_unlearn.evaluation.metrics import mia_auc, privleak
 from trl_unlearn.evaluation.muse_data import check_corpus, load_muse_rows, load_muse_split, muse_dataset_id
 from trl_unlearn.evaluation.muse_evaluator import (
@@ -249,7 +249,9 @@ def test_chunked_scoring_matches_full_logits_and_bounds_lm_head(tok):
     widths = []
     handle = model.get_output_embeddings().register_forward_hook(lambda m, a, o: widths.append(tuple(a[0].shape[:-1])))
     try:
-        chunked = score_examples_chunked(model, examples, batch_size=3, vocab_stats=True, position_chunk_size=8)
+        chunked = score_examples(
+            model, examples, batch_size=3, vocab_stats=True, position_chunk_size=8, share_prompts=False
+        )
     finally:
         handle.remove()
     assert widths[:2] == [(1, 16), (1, 16)]  # the probe: full forward and split, compared
@@ -264,7 +266,7 @@ def test_chunked_scoring_matches_full_logits_and_bounds_lm_head(tok):
     capped = make_model(tok)
     capped.config.final_logit_softcapping = 30.0
     assert split_causal_lm(capped) is None
-    fallback = score_examples_chunked(capped.eval(), examples[:2], batch_size=2)
+    fallback = score_examples(capped.eval(), examples[:2], batch_size=2, position_chunk_size=512, share_prompts=False)
     for a, b in zip(score_examples(capped, examples[:2], batch_size=2), fallback):
         np.testing.assert_allclose(a.log_probs, b.log_probs, rtol=0, atol=1e-6)
 

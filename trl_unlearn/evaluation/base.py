@@ -27,7 +27,8 @@ import numpy as np
 from ..checks import check_positive, check_vocabulary
 from ..ops import key_masked_token_id
 from . import metrics as M
-from .engine import SequenceScores, distributed_map, generate_greedy, gradient_norms, unique_in_order
+from .engine import SequenceScores, gradient_norms, score_examples
+from .generation import generate_greedy
 from .prompts import EncodedExample, decode_target
 
 logger = logging.getLogger(__name__)
@@ -196,82 +197,40 @@ class BenchmarkEvaluator:
     def _pad_id(tokenizer) -> int:
         return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    def _scorer(self) -> tuple[Callable[..., list[SequenceScores]], dict[str, Any]]:
-        """The engine's scoring function for this benchmark and its benchmark-specific options."""
-        raise NotImplementedError
-
     def _masked_id(self, tokenizer) -> int | None:
         """The token id hidden as an attention key everywhere (``attention_mask_mode``)."""
         return key_masked_token_id(tokenizer, self.attention_mask_mode)
 
-    def _score_shard(
-        self, model, examples: list[EncodedExample], vocab_stats: list[bool], pad_id: int, masked_id: int | None
-    ) -> list[SequenceScores]:
-        """Score one rank's share of distinct examples."""
-        score, options = self._scorer()
-        return score(
+    def _score(self, model, tokenizer, examples: Sequence[EncodedExample], vocab: Sequence[bool]) -> list[SequenceScores]:
+        """Scores of ``examples`` in order (see :func:`~trl_unlearn.evaluation.engine.score_examples`)."""
+        return score_examples(
             model,
             examples,
             batch_size=self.batch_size,
-            pad_token_id=pad_id,
-            vocab_stats=vocab_stats,
+            pad_token_id=self._pad_id(tokenizer),
+            vocab_stats=list(vocab),
             vocab_chunk_size=self.vocab_chunk_size,
-            masked_token_id=masked_id,
-            **options,
+            position_chunk_size=self.position_chunk_size,
+            share_prompts=self.share_prompts,
+            masked_token_id=self._masked_id(tokenizer),
+            distributed=self.distributed,
+            progress=self.progress,
         )
 
-    def _score(self, model, tokenizer, examples: Sequence[EncodedExample], vocab: Sequence[bool]) -> list[SequenceScores]:
-        """Scores of ``examples`` in order, each distinct example computed once, with Min-k%++
-        vocabulary statistics where any of its copies asks for them."""
-        if not examples:
-            return []
-        first, slot = unique_in_order([e.key for e in examples])
-        unique = [examples[i] for i in first]
-        unique_vocab = [False] * len(unique)
-        for i, s in enumerate(slot):
-            unique_vocab[s] = unique_vocab[s] or vocab[i]
-        order = sorted(range(len(unique)), key=lambda i: -len(unique[i].input_ids))  # similar work per shard
-        pad_id, masked_id = self._pad_id(tokenizer), self._masked_id(tokenizer)
-
-        def run(indices: list[int]) -> list[SequenceScores]:
-            return self._score_shard(
-                model, [unique[i] for i in indices], [unique_vocab[i] for i in indices], pad_id, masked_id
-            )
-
-        by_unique: list[SequenceScores | None] = [None] * len(unique)
-        for i, s in zip(order, distributed_map(run, order, self.distributed)):
-            by_unique[i] = s
-        return [by_unique[s] for s in slot]
-
-    def _generate(
-        self,
-        model,
-        tokenizer,
-        prompts: Sequence[tuple[int, ...]],
-        *,
-        max_new_tokens: int,
-        stop_strings: Sequence[str] = (),
-        compact: bool = True,
-    ):
-        """Greedy generations for ``prompts`` in order, each distinct prompt generated once."""
-        if not prompts:
-            return []
-        unique = sorted(dict.fromkeys(prompts), key=len, reverse=True)
-
-        def run(chunk):
-            return generate_greedy(
-                model,
-                tokenizer,
-                chunk,
-                max_new_tokens=max_new_tokens,
-                stop_strings=stop_strings,
-                batch_size=self.generation_batch_size,
-                compact=compact,
-                masked_token_id=self._masked_id(tokenizer),
-            )
-
-        gens = dict(zip(unique, distributed_map(run, unique, self.distributed)))
-        return [gens[p] for p in prompts]
+    def _generate(self, model, tokenizer, prompts, *, max_new_tokens: int, stop_strings: Sequence[str] = ()):
+        """Greedy generations for ``prompts`` in order (see :func:`~trl_unlearn.evaluation.generation.generate_greedy`)."""
+        return generate_greedy(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=max_new_tokens,
+            stop_strings=stop_strings,
+            batch_size=self.generation_batch_size,
+            compact=self.compact_generation,
+            masked_token_id=self._masked_id(tokenizer),
+            distributed=self.distributed,
+            progress=self.progress,
+        )
 
     # ------------------------------------------------------------ shared metrics
     @staticmethod
@@ -337,19 +296,18 @@ class BenchmarkEvaluator:
                 }
         if "mia_gradnorm" in wanted:
             with stopwatch(timings, "gradnorm"):
-                unique = list({e.key: e for e in all_examples}.values())
-                chunk = getattr(self, "position_chunk_size", 512)
-
-                masked_id = self._masked_id(tokenizer)
-
-                def run(xs):
-                    return gradient_norms(
-                        model, xs, p=self.gradnorm_p, position_chunk_size=chunk, masked_token_id=masked_id
-                    )
-
-                norms = distributed_map(run, unique, self.distributed)
-                by_key = {e.key: n for e, n in zip(unique, norms)}
-                per_attack["mia_gradnorm"] = {side: [by_key[e.key] for e in examples] for side, examples in sides.items()}
+                norms = gradient_norms(
+                    model,
+                    all_examples,
+                    p=self.gradnorm_p,
+                    position_chunk_size=self.position_chunk_size or 512,
+                    masked_token_id=self._masked_id(tokenizer),
+                    distributed=self.distributed,
+                    progress=self.progress,
+                )
+                per_attack["mia_gradnorm"] = {
+                    "forget": norms[: len(sides["forget"])], "holdout": norms[len(sides["forget"]) :]
+                }
         for name, side_scores in per_attack.items():
             results[name] = mia_entry(side_scores["forget"], side_scores["holdout"])
 

@@ -32,7 +32,7 @@ the sequence is ``BOS + text[:max_length]`` with every text token labelled. Per-
 (Min-k%, Min-k%++, exact memorisation, extraction strength, gradnorm) drop the last labelled
 position, as OU's ``tokenwise_logprobs`` does for the longest row of a right-padded batch (OU keeps
 it for shorter rows, which makes its values depend on the batch; here they never do). Long texts
-are scored by :func:`~trl_unlearn.evaluation.engine.score_examples_chunked`, which never holds a
+are scored by :func:`~trl_unlearn.evaluation.engine.score_examples` with ``position_chunk_size``, which never holds a
 ``[batch, length, vocab]`` logits tensor.
 """
 
@@ -46,7 +46,6 @@ from typing import Any
 from ..ops import IGNORE_INDEX, check_attention_mask_mode
 from . import metrics as M
 from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics, stopwatch
-from .engine import score_examples_chunked
 from .muse_data import MUSE_COLUMNS, check_corpus, load_muse_rows, muse_dataset_id
 from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, encode_example
 
@@ -289,6 +288,9 @@ class MUSEEvaluator(BenchmarkEvaluator):
         self.vocab_chunk_size = vocab_chunk_size
         self.position_chunk_size = position_chunk_size
         self.attention_mask_mode = check_attention_mask_mode(attention_mask_mode)
+        self.share_prompts = False
+        self.compact_generation = True
+        self.progress = True
         #: Seconds spent per phase in the last :meth:`evaluate` call.
         self.last_timings: dict[str, float] = {}
         self._rows: dict[str, list[dict[str, Any]]] = {}
@@ -451,8 +453,6 @@ class MUSEEvaluator(BenchmarkEvaluator):
         self.last_timings = timings
         return dict(sorted(results.items()))
 
-    def _scorer(self):
-        return score_examples_chunked, {"position_chunk_size": self.position_chunk_size}
 
 
 def _rouge_entry(tokenizer, examples: Sequence[EncodedExample], truths: Sequence[str], generations) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from ..ops import check_attention_mask_mode
 from . import metrics as M
 from .data import as_rows, check_forget_split, holdout_split_for, load_tofu_config, require_columns
 from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics, stopwatch
-from .engine import SequenceScores, score_examples
+from .engine import SequenceScores
 from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, encode_example
 
 logger = logging.getLogger(__name__)
@@ -276,6 +276,8 @@ class TOFUEvaluator(BenchmarkEvaluator):
         self.share_prompts = share_prompts
         self.compact_generation = compact_generation
         self.attention_mask_mode = check_attention_mask_mode(attention_mask_mode)
+        self.position_chunk_size = None
+        self.progress = True
         #: Seconds spent per phase in the last :meth:`evaluate` call.
         self.last_timings: dict[str, float] = {}
         self._rows: dict[str, list[dict[str, Any]] | None] | None = None
@@ -492,9 +494,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
             if f"{split}_Q_A_ROUGE" in wanted:
                 prompts = [item.answer.prompt_ids for item in items[split] if item.answer.prompt_ids not in gen_by_prompt]
                 with stopwatch(timings, f"generate/{split}"):
-                    gens = self._generate(
-                        model, tokenizer, prompts, max_new_tokens=self.max_new_tokens, compact=self.compact_generation
-                    )
+                    gens = self._generate(model, tokenizer, prompts, max_new_tokens=self.max_new_tokens)
                     gen_by_prompt.update(zip(prompts, gens))
 
         results: dict[str, Any] = {}
@@ -511,8 +511,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
         return dict(sorted(results.items()))
 
     # ------------------------------------------------------------ engine calls
-    def _scorer(self):
-        return score_examples, {"share_prompts": self.share_prompts}
+
 
     # --------------------------------------------------------- per-metric views
     def _split_metrics(self, results, split, items, lookup, gen_by_prompt, tokenizer, wanted) -> None:
