@@ -17,12 +17,8 @@ from trl_unlearn.evaluation import muse
 from trl_unlearn.evaluation.engine import score_examples, split_causal_lm
 from trl_unlearn.evaluation.metrics import mia_auc, privleak
 from trl_unlearn.evaluation.muse_data import check_corpus, load_muse_rows, load_muse_split, muse_dataset_id
-from trl_unlearn.evaluation.muse_evaluator import (
-    MUSEEvaluator,
-    completion_ground_truth,
-    encode_completion,
-    expand_metrics,
-)
+from trl_unlearn.evaluation.muse_evaluator import MUSEEvaluator, completion_ground_truth, encode_completion
+from trl_unlearn.evaluation.spec import MUSE
 from trl_unlearn.ops import IGNORE_INDEX
 from trl_unlearn.testing import make_model, make_tokenizer
 
@@ -175,10 +171,10 @@ def test_contract_names():
 
 
 def test_metric_selection():
-    assert expand_metrics(["privleak"]) == {"privleak", "mia_min_k"}
-    assert expand_metrics(["knowmem"]) == {"forget_knowmem_ROUGE", "retain_knowmem_ROUGE"}
+    assert MUSE.expand_metrics(["privleak"]) == {"privleak", "mia_min_k"}
+    assert MUSE.expand_metrics(["knowmem"]) == {"forget_knowmem_ROUGE", "retain_knowmem_ROUGE"}
     with pytest.raises(ValueError, match="unknown MUSE metric"):
-        expand_metrics(["forget_quality"])
+        MUSE.expand_metrics(["forget_quality"])
     with pytest.raises(ValueError, match="reference_model"):
         make_evaluator(metrics=["mia_reference"]).metrics_to_compute()
 

@@ -4,7 +4,7 @@ Runs an evaluator (e.g. :class:`~trl_unlearn.evaluation.tofu_evaluator.TOFUEvalu
 trainer's model every ``eval_steps`` optimizer steps and/or at the end of each epoch, and logs the
 summary through the trainer, like TRL's own evaluation callbacks::
 
-    evaluator = TOFUEvaluator("forget10", retain_reference="retain90/TOFU_EVAL.json")
+    evaluator = TOFUEvaluator("forget10", reference="retain90/TOFU_EVAL.json")
     trainer = NPOTrainer(...)
     trainer.add_callback(UnlearningEvalCallback(evaluator, eval_steps=50, trainer=trainer))
     trainer.train()      # logs eval_tofu_forget_quality, eval_tofu_model_utility, ...
@@ -44,8 +44,9 @@ class UnlearningEvalCallback(TrainerCallback):
     Parameters
     ----------
     evaluator : TOFUEvaluator or compatible
-        Needs ``evaluate(model, tokenizer, retain_reference=...)`` and ``summarize(results,
-        retain_reference)``; ``forget_split`` and ``benchmark`` attributes are used if present.
+        Needs ``evaluate(model, tokenizer, reference)``, ``summarize(results, reference)`` and
+        ``reference_results(tokenizer, reference)``; ``forget_split``, ``benchmark`` and
+        ``dataset_id`` attributes are used if present.
     eval_steps : int, optional
         Evaluate every ``eval_steps`` optimizer steps.
     on_epoch_end : bool
@@ -148,7 +149,7 @@ class UnlearningEvalCallback(TrainerCallback):
         model.eval()
         try:
             reference = self._reference_for(tokenizer)
-            results = self.evaluator.evaluate(model, tokenizer, retain_reference=reference)
+            results = self.evaluator.evaluate(model, tokenizer, reference)
         finally:
             model.train(was_training)
         summary = self.evaluator.summarize(results, reference)

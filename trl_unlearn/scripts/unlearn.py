@@ -65,14 +65,14 @@ def make_evaluator(script_args: UnlearnScriptArguments, training_args=None):
             fmt = PromptFormat(use_chat_template=True, system_prompt=training_args.system_prompt,
                                chat_template_kwargs=dict(training_args.chat_template_kwargs or {}))
         return TOFUEvaluator(script_args.forget_split, data_dir=script_args.data_dir, batch_size=script_args.eval_batch_size,
-                             limit=script_args.eval_limit, retain_reference=script_args.retain_reference,
+                             limit=script_args.eval_limit, reference=script_args.retain_reference,
                              prompt_format=fmt)
     if script_args.eval_benchmark == "muse":
         from ..evaluation.muse_evaluator import MUSEEvaluator
 
         return MUSEEvaluator(muse_corpus(script_args.dataset), data_dir=script_args.data_dir,
                              batch_size=script_args.eval_batch_size, limit=script_args.eval_limit,
-                             retrain_reference=script_args.retain_reference)
+                             reference=script_args.retain_reference)
     return None
 
 
