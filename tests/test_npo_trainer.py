@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trl_unlearn import NPOConfig, NPOTrainer
-from trl_unlearn.testing import make_model, mean_token_log_prob, memorisation_task
+from trl_unlearn.testing import make_model, mean_token_log_prob
 
 from ._helpers import config_kwargs, free_port, make_setup
 
@@ -117,8 +117,8 @@ def test_gradient_accumulation_equals_big_batch():
     assert t_acc.state.log_history[0]["loss"] == pytest.approx(t_big.state.log_history[0]["loss"], rel=1e-5)
 
 
-def test_training_forgets_forget_set_and_keeps_retain_set():
-    tok, model, forget, retain = memorisation_task()
+def test_training_forgets_forget_set_and_keeps_retain_set(memorised):
+    tok, model, forget, retain = memorised
     trainer = NPOTrainer(model, NPOConfig(**config_kwargs(num_train_epochs=6, learning_rate=1e-3, beta=0.5)),
                          forget_dataset=forget, retain_dataset=retain, processing_class=tok)
     before = (mean_token_log_prob(trainer.model, trainer.forget_data), mean_token_log_prob(trainer.model, trainer.retain_data))

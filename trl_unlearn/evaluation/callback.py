@@ -142,16 +142,26 @@ class UnlearningEvalCallback(TrainerCallback):
             self._reference = self.evaluator.reference_results(tokenizer, self.retain_reference)
         return self._reference
 
-    def evaluate(self, model, tokenizer) -> tuple[dict[str, Any], dict[str, float]]:
-        """Run the evaluator on ``model`` (eval mode, train mode restored); return results and summary."""
+    def evaluate(self, model, tokenizer, progress: bool | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+        """Run the evaluator on ``model`` (eval mode, train mode restored); return results and summary.
+
+        ``progress=False`` silences the evaluator's progress bars for this call (the callback
+        passes ``not args.disable_tqdm``: no bars when the trainer shows none).
+        """
         model = _unwrap(model)
         was_training = model.training
+        options = getattr(self.evaluator, "options", None)
+        saved = getattr(options, "progress", None)
         model.eval()
         try:
+            if options is not None and progress is not None:
+                options.progress = progress and saved
             reference = self._reference_for(tokenizer)
             results = self.evaluator.evaluate(model, tokenizer, reference)
         finally:
             model.train(was_training)
+            if options is not None:
+                options.progress = saved
         summary = self.evaluator.summarize(results, reference)
         return results, summary
 
@@ -162,7 +172,7 @@ class UnlearningEvalCallback(TrainerCallback):
         model = kwargs.get("model") or (self.trainer.model if self.trainer is not None else None)
         if model is None:
             raise ValueError("UnlearningEvalCallback got no model from the trainer")
-        results, summary = self.evaluate(model, self._tokenizer(kwargs))
+        results, summary = self.evaluate(model, self._tokenizer(kwargs), progress=not getattr(args, "disable_tqdm", False))
         self.latest_results = results
         self.history.append({"step": state.global_step, "epoch": state.epoch, "summary": summary})
         logs = {f"{self.metric_key_prefix}_{k}": float(v) for k, v in summary.items() if v is not None}

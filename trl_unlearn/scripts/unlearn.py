@@ -88,9 +88,11 @@ def model_init_kwargs(model_args) -> dict:
         kwargs["dtype"] = "auto"
     quantization = get_quantization_config(model_args)
     if quantization is not None:
-        from trl.trainer.utils import get_kbit_device_map  # noqa: PLC0415
+        from accelerate import PartialState
 
-        kwargs.update(quantization_config=quantization, device_map=get_kbit_device_map())
+        # k-bit weights cannot be moved after loading: each process loads onto its own GPU
+        device_map = {"": PartialState().local_process_index} if torch.cuda.is_available() else None
+        kwargs.update(quantization_config=quantization, device_map=device_map)
     return {k: v for k, v in kwargs.items() if v is not None}
 
 

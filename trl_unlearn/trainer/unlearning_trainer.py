@@ -298,8 +298,8 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
             return model
         check_model_path(model, "model")
         init_kwargs = dict(args.model_init_kwargs or {})
-        if args.distributed_state.distributed_type in ["MULTI_GPU", "DEEPSPEED"]:
-            init_kwargs["device_map"] = None
+        if args.distributed_state.distributed_type in ["MULTI_GPU", "DEEPSPEED"] and "quantization_config" not in init_kwargs:
+            init_kwargs["device_map"] = None  # distributed training places the model itself ("auto" fails)
         init_kwargs.setdefault("trust_remote_code", args.trust_remote_code)
         return create_model_from_path(model, **init_kwargs)
 
@@ -380,16 +380,27 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
 
     @torch.no_grad()
     def _precompute_reference(self, reference) -> None:
-        """Store the forget (and eval forget) sets' reference log-probs as a ``ref_logps`` column."""
+        """Store the forget (and eval forget) sets' reference log-probs as a ``ref_logps`` column.
+
+        The batches are split across processes and the values gathered (as TRL's DPO does), so
+        every process gets the whole column. An explicit reference model is moved to the training
+        device for the computation and back afterwards (unless it was dispatched with a
+        ``device_map``).
+        """
+        from ..evaluation.batching import distributed_map
+
         batch_size = self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size
-        was_training = reference.training
-        reference.eval()
         device = self.accelerator.device
-        datasets = [self.train_dataset] + ([self.eval_dataset] if self.eval_dataset is not None else [])
-        for paired in datasets:
-            data = paired.forget
-            values: list[float] = []
-            for start in range(0, len(data), batch_size):
+        was_training = reference.training
+        home = next(reference.parameters()).device
+        movable = reference is not self.model and getattr(reference, "hf_device_map", None) is None and home != device
+        if movable:
+            reference.to(device)
+        reference.eval()
+
+        def log_probs(starts: list[int], data) -> list[list[float]]:
+            out = []
+            for start in starts:
                 rows = data[start : start + batch_size]
                 batch = pad_prompt_completion(
                     rows["prompt_ids"], rows["completion_ids"], self.processing_class.pad_token_id,
@@ -399,12 +410,21 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
                 logits = reference(
                     input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
                 ).logits
-                values.extend(sequence_log_probs(logits, batch["labels"])[0].float().cpu().tolist())
+                out.append(sequence_log_probs(logits, batch["labels"])[0].float().cpu().tolist())
+            return out
+
+        datasets = [self.train_dataset] + ([self.eval_dataset] if self.eval_dataset is not None else [])
+        for paired in datasets:
+            data = paired.forget
+            starts = list(range(0, len(data), batch_size))
+            values = [v for part in distributed_map(lambda s, data=data: log_probs(s, data), starts, "shard") for v in part]
             if "ref_logps" in data.column_names:
                 data = data.remove_columns("ref_logps")
             paired.forget = data.add_column("ref_logps", values)
         self.forget_data = self.train_dataset.forget
         reference.train(was_training)
+        if movable:
+            reference.to(home)
 
     # ----------------------------------------------------------------------------------------
     # Loss
