@@ -75,6 +75,21 @@ def test_precomputed_reference_matches_live_copy_and_holds_no_model():
                                    rtol=1e-5, atol=1e-4)
 
 
+def test_explicit_reference_precomputed_equals_live_and_stays_where_it_was():
+    tok, model, forget, retain = make_setup()
+    ref = make_model(tok, seed=7)
+    live = NPOTrainer(model, NPOConfig(**config_kwargs()), forget_dataset=forget, retain_dataset=retain,
+                      ref_model=ref, processing_class=tok)  # fmt: skip
+    pre = NPOTrainer(make_model(tok), NPOConfig(**config_kwargs(precompute_ref_log_probs=True, precompute_ref_batch_size=3)),
+                     forget_dataset=forget, retain_dataset=retain, ref_model=ref, processing_class=tok)  # fmt: skip
+    assert pre.reference_mode == "precomputed" and pre.ref_model is None
+    assert next(ref.parameters()).device.type == "cpu" and not ref.training
+    b_live, b_pre = _first_batch(live), _first_batch(pre)
+    with torch.no_grad():
+        torch.testing.assert_close(live.reference_sequence_logps(live.model, b_live), b_pre["forget_ref_logps"],
+                                   rtol=1e-5, atol=1e-4)
+
+
 def test_peft_reference_is_the_base_model_without_a_second_copy():
     from peft import LoraConfig
 

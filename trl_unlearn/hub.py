@@ -8,7 +8,7 @@
   ``huggingface_hub`` 1.0. Everything goes through :class:`huggingface_hub.HfApi`.
 
 Pushing a trained model is ``trainer.push_to_hub()``; its card comes from
-:class:`trl_unlearn.model_card.ModelCardMixin`.
+:class:`trl_unlearn.trainer.card.ModelCardMixin`.
 
 Tokens are passed through to :class:`~huggingface_hub.HfApi` and never printed or logged.
 """

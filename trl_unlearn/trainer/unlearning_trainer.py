@@ -38,12 +38,8 @@ from ..data import (
     pad_prompt_completion,
     prepare_dataset,
 )
-try:
-    from ..model_card import ModelCardMixin
-except ImportError:  # pragma: no cover - written in parallel; removed once it lands
-    class ModelCardMixin:  # type: ignore[no-redef]
-        pass
 from ..ops import key_masked_token_id, sequence_log_probs, token_log_probs
+from .card import ModelCardMixin
 from .unlearning_config import UnlearningConfig
 
 logger = logging.getLogger(__name__)
