@@ -29,7 +29,14 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .evaluation.spec import BENCHMARKS, benchmark_spec, metric_display_name
+from .evaluation.spec import (
+    BENCHMARKS,
+    benchmark_of_dataset,
+    canonical_dataset_id,
+    dataset_id_for,
+    metric_display_name,
+    normalize_benchmark,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,56 +85,6 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 # --------------------------------------------------------------------------------------------------
 # Evaluation results
 # --------------------------------------------------------------------------------------------------
-
-
-def _normalize_benchmark(benchmark: str) -> str:
-    if not isinstance(benchmark, str) or not benchmark.strip():
-        raise ValueError(f"`benchmark` must be a non-empty string such as 'TOFU' or 'MUSE', got {benchmark!r}.")
-    spec = benchmark_spec(benchmark)
-    return spec.name if spec is not None else benchmark.strip()
-
-
-def benchmark_dataset_id(benchmark: str, dataset_id: str | None = None) -> str:
-    """The Hub dataset id of a benchmark, checking an explicit one.
-
-    Parameters
-    ----------
-    benchmark : str
-        ``"TOFU"``, ``"MUSE"`` (case-insensitive) or the name of another benchmark.
-    dataset_id : str, optional
-        Explicit dataset id. Required for MUSE (``muse-bench/MUSE-News`` or ``muse-bench/MUSE-Books``)
-        and for benchmarks trl-unlearn does not know.
-
-    Returns
-    -------
-    str
-        ``dataset_id`` if given, otherwise the benchmark's only dataset (``locuslab/TOFU`` for TOFU).
-
-    Raises
-    ------
-    ValueError
-        If the dataset cannot be inferred.
-    """
-    if dataset_id:
-        return dataset_id
-    spec = benchmark_spec(benchmark)
-    if spec is None:
-        raise ValueError(f"Unknown benchmark {benchmark!r}: pass `dataset_id` (the Hub dataset it was evaluated on).")
-    if len(spec.dataset_ids) != 1:
-        raise ValueError(
-            f"{benchmark} has several datasets ({', '.join(spec.dataset_ids)}): pass `dataset_id` to say which "
-            "one was evaluated."
-        )
-    return spec.dataset_ids[0]
-
-
-def _benchmark_of_dataset(dataset_id: str | None) -> str | None:
-    if not dataset_id:
-        return None
-    for name, spec in BENCHMARKS.items():
-        if dataset_id in spec.dataset_ids or dataset_id.split("/")[-1].upper().startswith(name):
-            return name
-    return None
 
 
 def _dataset_pretty_name(benchmark: str, dataset_id: str, dataset_config: str | None) -> str:
@@ -197,8 +154,8 @@ def eval_results_from_summary(
         raise TypeError(f"`summary` must be a mapping of metric names to numbers, got {type(summary).__name__}.")
     if not summary:
         raise ValueError(f"The {benchmark} summary is empty: there are no results to record.")
-    name = _normalize_benchmark(benchmark)
-    dataset_id = benchmark_dataset_id(name, dataset_id)
+    name = normalize_benchmark(benchmark)
+    dataset_id = dataset_id_for(name, dataset_id)
     pretty = _dataset_pretty_name(name, dataset_id, dataset_config)
     results = []
     for key, raw in summary.items():
@@ -245,7 +202,7 @@ def latest_records(records: Iterable[Mapping[str, Any]] | None) -> list[Mapping[
                 f"(plus 'dataset_id' and 'dataset_config'), got {record!r}."
             )
         key = (
-            _normalize_benchmark(record["benchmark"]),
+            normalize_benchmark(record["benchmark"]),
             record.get("dataset_id"),
             record.get("dataset_config"),
             record.get("dataset_split"),
@@ -358,7 +315,7 @@ def render_results_markdown(eval_results: Sequence[EvalResult] | None) -> str:
         ]
     for results in groups.values():
         first = results[0]
-        benchmark = _benchmark_of_dataset(first.dataset_type)
+        benchmark = benchmark_of_dataset(first.dataset_type)
         where = [f"[`{first.dataset_type}`](https://huggingface.co/datasets/{first.dataset_type})"]
         if first.dataset_config:
             where.append(f"config `{first.dataset_config}`")
@@ -406,33 +363,6 @@ def replace_results_section(text: str, eval_results: Sequence[EvalResult] | None
 # --------------------------------------------------------------------------------------------------
 # Card rendering
 # --------------------------------------------------------------------------------------------------
-
-
-def canonical_dataset_id(name: str | None) -> str | None:
-    """Hub id of a benchmark dataset from the name ``datasets`` keeps, e.g. ``"tofu"`` -> ``"locuslab/TOFU"``.
-
-    ``datasets`` stores a Hub dataset's name without its namespace and in snake case
-    (``Dataset.info.dataset_name == "tofu"`` for ``locuslab/TOFU``); the benchmark datasets are
-    mapped back to their Hub ids. Other names are returned unchanged.
-
-    Parameters
-    ----------
-    name : str or None
-
-    Returns
-    -------
-    str or None
-    """
-    if not isinstance(name, str):
-        return name
-    key = name.split("/")[-1].lower().replace("_", "-")
-    for spec in BENCHMARKS.values():
-        for dataset_id in spec.dataset_ids:
-            if key == dataset_id.split("/")[-1].lower() and (
-                "/" not in name or name.split("/")[0].lower() == dataset_id.split("/")[0].lower()
-            ):
-                return dataset_id
-    return name
 
 
 def _is_hub_id(name: Any) -> bool:
@@ -653,8 +583,8 @@ def render_model_card(
         library_name="peft" if is_peft else "transformers",
     )
     benchmark_names = _unique(
-        [_benchmark_of_dataset(r.dataset_type) for r in eval_results or ()]
-        + [_benchmark_of_dataset(name) for name in data_names if isinstance(name, str)]
+        [benchmark_of_dataset(r.dataset_type) for r in eval_results or ()]
+        + [benchmark_of_dataset(name) for name in data_names if isinstance(name, str)]
     )
     paper = paper or {}
     base_model_link = f"[{base_model}](https://huggingface.co/{base_model})" if base_model else None

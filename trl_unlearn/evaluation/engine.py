@@ -21,7 +21,6 @@ Generation lives in :mod:`trl_unlearn.evaluation.generation`.
 from __future__ import annotations
 
 import logging
-import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -78,7 +77,7 @@ class SequenceScores:
     @property
     def prob(self) -> float:
         """``exp(-avg_loss)`` (OU's ``prob``)."""
-        return float(math.exp(-self.avg_loss))
+        return M.probability(self.avg_loss)
 
     def without_last(self) -> SequenceScores:
         """The statistics minus the last labelled token (the EOS), as OU's memorisation and

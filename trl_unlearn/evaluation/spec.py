@@ -19,7 +19,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["BENCHMARKS", "MUSE", "TOFU", "BenchmarkSpec", "benchmark_spec", "metric_display_name"]
+__all__ = [
+    "BENCHMARKS",
+    "MUSE",
+    "TOFU",
+    "BenchmarkSpec",
+    "benchmark_of_dataset",
+    "benchmark_spec",
+    "canonical_dataset_id",
+    "dataset_id_for",
+    "metric_display_name",
+    "normalize_benchmark",
+]
 
 MEMORIZATION_METRICS = ("exact_memorization", "extraction_strength")
 MIA_METRICS = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus", "mia_gradnorm", "mia_reference")
@@ -252,3 +263,82 @@ def metric_display_name(key: str) -> str:
             return spec.display_names[key]
     text = key.replace("_", " ").strip()
     return text[:1].upper() + text[1:]
+
+
+def normalize_benchmark(benchmark: str) -> str:
+    """The spec's name of a known benchmark (case-insensitive), else ``benchmark`` stripped."""
+    if not isinstance(benchmark, str) or not benchmark.strip():
+        raise ValueError(f"`benchmark` must be a non-empty string such as 'TOFU' or 'MUSE', got {benchmark!r}.")
+    spec = benchmark_spec(benchmark)
+    return spec.name if spec is not None else benchmark.strip()
+
+
+def dataset_id_for(benchmark: str, dataset_id: str | None = None) -> str:
+    """The Hub dataset id of a benchmark, checking an explicit one.
+
+    Parameters
+    ----------
+    benchmark : str
+        ``"TOFU"``, ``"MUSE"`` (case-insensitive) or the name of another benchmark.
+    dataset_id : str, optional
+        Explicit dataset id. Required for MUSE (``muse-bench/MUSE-News`` or ``muse-bench/MUSE-Books``)
+        and for benchmarks trl-unlearn does not know.
+
+    Returns
+    -------
+    str
+        ``dataset_id`` if given, otherwise the benchmark's only dataset (``locuslab/TOFU`` for TOFU).
+
+    Raises
+    ------
+    ValueError
+        If the dataset cannot be inferred.
+    """
+    if dataset_id:
+        return dataset_id
+    spec = benchmark_spec(benchmark)
+    if spec is None:
+        raise ValueError(f"Unknown benchmark {benchmark!r}: pass `dataset_id` (the Hub dataset it was evaluated on).")
+    if len(spec.dataset_ids) != 1:
+        raise ValueError(
+            f"{benchmark} has several datasets ({', '.join(spec.dataset_ids)}): pass `dataset_id` to say which "
+            "one was evaluated."
+        )
+    return spec.dataset_ids[0]
+
+
+def benchmark_of_dataset(dataset_id: str | None) -> str | None:
+    """The benchmark a Hub dataset id belongs to (its datasets, or a repository named after it), or ``None``."""
+    if not dataset_id:
+        return None
+    for name, spec in BENCHMARKS.items():
+        if dataset_id in spec.dataset_ids or dataset_id.split("/")[-1].upper().startswith(name):
+            return name
+    return None
+
+
+def canonical_dataset_id(name: str | None) -> str | None:
+    """Hub id of a benchmark dataset from the name ``datasets`` keeps, e.g. ``"tofu"`` -> ``"locuslab/TOFU"``.
+
+    ``datasets`` stores a Hub dataset's name without its namespace and in snake case
+    (``Dataset.info.dataset_name == "tofu"`` for ``locuslab/TOFU``); the benchmark datasets are
+    mapped back to their Hub ids. Other names are returned unchanged.
+
+    Parameters
+    ----------
+    name : str or None
+
+    Returns
+    -------
+    str or None
+    """
+    if not isinstance(name, str):
+        return name
+    key = name.split("/")[-1].lower().replace("_", "-")
+    for spec in BENCHMARKS.values():
+        for dataset_id in spec.dataset_ids:
+            if key == dataset_id.split("/")[-1].lower() and (
+                "/" not in name or name.split("/")[0].lower() == dataset_id.split("/")[0].lower()
+            ):
+                return dataset_id
+    return name
