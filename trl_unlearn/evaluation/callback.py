@@ -23,6 +23,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from .options import take_reference
+
 logger = logging.getLogger(__name__)
 
 
@@ -51,9 +53,10 @@ class UnlearningEvalCallback(TrainerCallback):
         Evaluate every ``eval_steps`` optimizer steps.
     on_epoch_end : bool
         Evaluate at the end of every epoch (skipped if that step was just evaluated).
-    retain_reference : optional
-        Retain reference for forget quality / privleak (path, results dict, or model); a model is
-        evaluated once and its results reused. Defaults to the evaluator's own.
+    reference : optional
+        The retain (TOFU) / retrain (MUSE) reference for forget quality / privleak (path, results
+        dict, or model); a model is evaluated once and its results reused. Defaults to the
+        evaluator's own. ``retain_reference=`` is a deprecated alias.
     trainer : transformers.Trainer, optional
         Log through ``trainer.log`` and record summaries in ``trainer.eval_results`` (if the
         trainer has such a list).
@@ -81,14 +84,18 @@ class UnlearningEvalCallback(TrainerCallback):
         evaluator,
         eval_steps: int | None = None,
         on_epoch_end: bool = True,
-        retain_reference: Any = None,
+        reference: Any = None,
         *,
         trainer=None,
         tokenizer=None,
         eval_on_start: bool = False,
         metric_key_prefix: str | None = None,
         save_dir: str | os.PathLike | None = None,
+        **legacy: Any,
     ):
+        reference = take_reference(reference, legacy, "UnlearningEvalCallback")
+        if legacy:
+            raise TypeError(f"UnlearningEvalCallback() got unexpected keyword arguments {sorted(legacy)}")
         if eval_steps is not None and eval_steps < 1:
             raise ValueError(f"eval_steps must be a positive number of steps or None, got {eval_steps}")
         if eval_steps is None and not on_epoch_end and not eval_on_start:
@@ -97,7 +104,7 @@ class UnlearningEvalCallback(TrainerCallback):
         self.eval_steps = eval_steps
         self.evaluate_on_epoch_end = on_epoch_end
         self.eval_on_start = eval_on_start
-        self.retain_reference = retain_reference
+        self.reference = reference
         self.trainer = trainer
         self.tokenizer = tokenizer
         if metric_key_prefix is None:
@@ -136,10 +143,10 @@ class UnlearningEvalCallback(TrainerCallback):
         return getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the tokenizer
 
     def _reference_for(self, tokenizer):
-        if self.retain_reference is None:
+        if self.reference is None:
             return None
         if self._reference is None:
-            self._reference = self.evaluator.reference_results(tokenizer, self.retain_reference)
+            self._reference = self.evaluator.reference_results(tokenizer, self.reference)
         return self._reference
 
     def evaluate(self, model, tokenizer, progress: bool | None = None) -> tuple[dict[str, Any], dict[str, float]]:

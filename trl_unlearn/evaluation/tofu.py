@@ -75,12 +75,7 @@ _TRUTH_RATIO_SOURCES = {
 }
 
 # Keys whose presence means the results carry some model-utility input.
-_UTILITY_INPUT_KEYS = frozenset(
-    {"retain_Q_A_Prob", "retain_Q_A_ROUGE", "retain_Q_A_PARA_Prob", "retain_Q_A_PERT_Prob",
-     "retain_Truth_Ratio", "ra_Q_A_Prob", "ra_Q_A_PERT_Prob", "ra_Q_A_Prob_normalised",
-     "ra_Q_A_ROUGE", "ra_Truth_Ratio", "wf_Q_A_Prob", "wf_Q_A_PERT_Prob",
-     "wf_Q_A_Prob_normalised", "wf_Q_A_ROUGE", "wf_Truth_Ratio"}
-)
+_UTILITY_INPUT_KEYS = frozenset(m for split in ("retain", "ra", "wf") for m in TOFU.groups[split])
 
 
 def load_open_unlearning_log(path: PathLike) -> dict[str, Any]:
