@@ -350,7 +350,7 @@ def test_round_trip_and_retrain_reference_as_path_dict_or_model(model, tok, full
     expected = privleak(results["mia_min_k"]["auc"], reference["mia_min_k"]["auc"])
     assert reference["mia_min_k"]["auc"] != 0.5
     for spec in (ref_dir, ref_dir / "MUSE_EVAL.json", reference, (retrain, tok), retrain):
-        evaluator = make_evaluator(metrics=["privleak"], retrain_reference=spec)
+        evaluator = make_evaluator(metrics=["privleak"], reference=spec)
         evaluated = evaluator.evaluate(model, tok)
         assert evaluated["privleak"]["agg_value"] == pytest.approx(expected, abs=1e-9)
         summary = evaluator.summarize(evaluated)
