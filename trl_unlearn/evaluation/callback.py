@@ -40,6 +40,17 @@ def _unwrap(model):
         model = inner
 
 
+def evaluation_record(evaluator, summary: dict[str, float]) -> dict[str, Any]:
+    """The record of one evaluation that ``trainer.eval_results`` keeps and the model card shows:
+    ``{"benchmark", "dataset_id", "dataset_config", "summary"}``."""
+    return {
+        "benchmark": getattr(evaluator, "benchmark", "TOFU"),
+        "dataset_id": getattr(evaluator, "dataset_id", "locuslab/TOFU"),
+        "dataset_config": getattr(evaluator, "forget_split", None),
+        "summary": dict(summary),
+    }
+
+
 class UnlearningEvalCallback(TrainerCallback):
     """Evaluate a benchmark periodically during training and log its summary.
 
@@ -217,14 +228,7 @@ class UnlearningEvalCallback(TrainerCallback):
     def _record_eval_results(self, summary: dict[str, float]) -> None:
         eval_results = getattr(self.trainer, "eval_results", None) if self.trainer is not None else None
         if isinstance(eval_results, list):
-            eval_results.append(
-                {
-                    "benchmark": getattr(self.evaluator, "benchmark", "TOFU"),
-                    "dataset_id": getattr(self.evaluator, "dataset_id", "locuslab/TOFU"),
-                    "dataset_config": getattr(self.evaluator, "forget_split", None),
-                    "summary": dict(summary),
-                }
-            )
+            eval_results.append(evaluation_record(self.evaluator, summary))
 
     def _save(self, results, summary, step: int) -> None:
         folder = os.path.join(os.fspath(self.save_dir), f"step-{step}")
