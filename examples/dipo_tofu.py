@@ -20,7 +20,7 @@ parser.add_argument("--output_dir", default="Llama-3.2-1B-DiPO-forget10")
 parser.add_argument("--max_steps", type=int, default=-1)
 a = parser.parse_args()
 
-evaluator = TOFUEvaluator("forget10", data_dir=a.data_dir, retain_reference=a.retain_reference)
+evaluator = TOFUEvaluator("forget10", data_dir=a.data_dir, reference=a.retain_reference)
 trainer = DiPOTrainer(
     model=a.model,
     args=DiPOConfig(output_dir=a.output_dir, per_device_train_batch_size=4, gradient_accumulation_steps=8,

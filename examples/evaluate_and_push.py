@@ -21,7 +21,7 @@ a = parser.parse_args()
 
 model = AutoModelForCausalLM.from_pretrained(a.model)
 tokenizer = AutoTokenizer.from_pretrained(a.model)
-evaluator = TOFUEvaluator(a.forget_split, data_dir=a.data_dir, retain_reference=a.retain_reference)
+evaluator = TOFUEvaluator(a.forget_split, data_dir=a.data_dir, reference=a.retain_reference)
 summary = evaluator.summarize(evaluator.evaluate(model, tokenizer))
 print(summary)
 if not a.no_push:

@@ -26,7 +26,7 @@ trainer = NPOTrainer(
     retain_dataset=load_muse_split("news", "raw", "retain1", data_dir=a.data_dir),
 )
 trainer.train()
-evaluator = MUSEEvaluator("news", data_dir=a.data_dir, retrain_reference=a.retrain_reference)
+evaluator = MUSEEvaluator("news", data_dir=a.data_dir, reference=a.retrain_reference)
 results = evaluator.evaluate(trainer.model, trainer.processing_class)
 summary = evaluator.summarize(results)
 evaluator.save(results, a.output_dir, summary)

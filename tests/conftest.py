@@ -12,6 +12,7 @@ os.environ["HF_HOME"] = _HF_HOME
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_DISABLED", "true")
 
+import copy  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -50,3 +51,17 @@ def tiny_model(tiny_tokenizer):
     from trl_unlearn.testing import make_model
 
     return make_model(tiny_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def _memorised_once():
+    from trl_unlearn.testing import memorisation_task
+
+    return memorisation_task()
+
+
+@pytest.fixture
+def memorised(_memorised_once):
+    """``memorisation_task()`` trained once per session; every test gets its own copies."""
+    tokenizer, model, forget, retain = _memorised_once
+    return copy.deepcopy(tokenizer), copy.deepcopy(model), forget, retain

@@ -14,7 +14,8 @@ from datasets import Dataset
 from tests._tofu_fixture import single_thread
 
 from trl_unlearn import NPOConfig, NPOTrainer
-from trl_unlearn.evaluation.engine import generate_greedy, score_examples
+from trl_unlearn.evaluation.engine import score_examples
+from trl_unlearn.evaluation.generation import generate_greedy
 from trl_unlearn.evaluation.prompts import PromptFormat, encode_example
 from trl_unlearn.ops import IGNORE_INDEX, attention_mask_for, key_masked_token_id
 from trl_unlearn.testing import forget_qa_rows, make_model, make_tokenizer, retain_qa_rows

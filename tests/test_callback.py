@@ -60,7 +60,7 @@ def test_callback_logs_tofu_metrics_during_npo_training(tmp_path):
     trainer = NPOTrainer(model, args, forget_dataset=forget, retain_dataset=retain, processing_class=tok)
     retain_reference = evaluator().evaluate(tiny_model(tok, seed=1), tok)
     callback = UnlearningEvalCallback(
-        evaluator(), eval_steps=2, retain_reference=retain_reference, trainer=trainer, eval_on_start=True, save_dir=tmp_path
+        evaluator(), eval_steps=2, reference=retain_reference, trainer=trainer, eval_on_start=True, save_dir=tmp_path
     )
     trainer.add_callback(callback)
     trainer.train()

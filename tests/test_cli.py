@@ -65,3 +65,15 @@ def test_eval_command_writes_summary_and_per_example_results(saved_model, tmp_pa
 def test_unknown_command_is_an_error(capsys):
     assert cli.main(["forget-everything"]) == 2
     assert "unknown command" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["load_in_4bit", "load_in_8bit"])
+def test_kbit_flags_give_a_quantization_config(flag):
+    from transformers import BitsAndBytesConfig
+    from trl import ModelConfig
+
+    from trl_unlearn.scripts.unlearn import model_init_kwargs
+
+    kwargs = model_init_kwargs(ModelConfig(model_name_or_path="x/y", **{flag: True}))
+    assert isinstance(kwargs["quantization_config"], BitsAndBytesConfig)
+    assert getattr(kwargs["quantization_config"], flag)

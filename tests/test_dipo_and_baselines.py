@@ -17,7 +17,7 @@ from trl_unlearn import (
 )
 from trl_unlearn import losses
 from trl_unlearn.data import prepare_dataset
-from trl_unlearn.testing import make_model, mean_token_log_prob, memorisation_task
+from trl_unlearn.testing import make_model, mean_token_log_prob
 
 from ._helpers import config_kwargs, make_setup
 
@@ -186,8 +186,8 @@ def test_gradient_ascent_losses_equal_hand_computation(trainer_cls, config_cls, 
         (GradDiffTrainer, GradDiffConfig, dict(learning_rate=1e-3, num_train_epochs=4), None),
     ],
 )
-def test_short_training_lowers_forget_likelihood(trainer_cls, config_cls, overrides, retain_tol):
-    tok, model, forget, retain = memorisation_task()
+def test_short_training_lowers_forget_likelihood(trainer_cls, config_cls, overrides, retain_tol, memorised):
+    tok, model, forget, retain = memorised
     trainer = trainer_cls(model, config_cls(**config_kwargs(**overrides)), forget_dataset=forget,
                           retain_dataset=retain, processing_class=tok)
     retain_data = prepare_dataset(retain, tok, name="retain", max_length=64)

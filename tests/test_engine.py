@@ -7,17 +7,9 @@ import pytest
 import torch
 from tests._tofu_fixture import HOLDOUT, ForwardCounter, read_rows, single_thread, tiny_model, tiny_tokenizer
 
-from trl_unlearn.evaluation.engine import (
-    cut_at_stops,
-    distributed_map,
-    generate_greedy,
-    gradient_norms,
-    length_batches,
-    pad_batch,
-    score_examples,
-    split_causal_lm,
-    unique_in_order,
-)
+from trl_unlearn.evaluation.batching import distributed_map, length_batches, pad_batch, unique_in_order
+from trl_unlearn.evaluation.engine import gradient_norms, score_examples, split_causal_lm
+from trl_unlearn.evaluation.generation import cut_at_stops, generate_greedy
 from trl_unlearn.evaluation.prompts import encode_example
 from trl_unlearn.ops import IGNORE_INDEX
 

@@ -116,7 +116,7 @@ def _tokenless_push(tmp):
 
 
 def _tofu_eval_with_reference(tmp, reference, **kw):
-    TOFUEvaluator("forget10", data_dir=TOFU_TINY, retain_reference=reference, holdout=None, **kw).check_reference()
+    TOFUEvaluator("forget10", data_dir=TOFU_TINY, reference=reference, holdout=None, **kw).check_reference()
 
 
 def _custom_split_tofu_eval(tmp):

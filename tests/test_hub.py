@@ -26,6 +26,7 @@ from huggingface_hub.utils._http import default_client_factory
 
 from trl_unlearn.hub import (
     MissingModelCardError,
+    SPACE_FILES,
     metric_space_files,
     publish_metric_module,
     push_results_to_hub,
@@ -374,6 +375,16 @@ METRIC_SCRIPT = textwrap.dedent(
 )
 
 
+TOY_SPACE = {
+    "README.md": "---\ntitle: Toy Match\nsdk: gradio\napp_file: app.py\ntags:\n- evaluate\n- metric\n---\n\n# Toy card\n",
+    "app.py": (
+        "from pathlib import Path\n\nimport evaluate\nfrom evaluate.utils import launch_gradio_widget\n\n"
+        'launch_gradio_widget(evaluate.load(str(Path(__file__).with_name("toy_match.py"))))\n'
+    ),
+    "requirements.txt": "evaluate>=0.4.3\ntrl-unlearn\n",
+}
+
+
 @pytest.fixture
 def toy_module(tmp_path):
     folder = tmp_path / "toy_match"
@@ -382,43 +393,26 @@ def toy_module(tmp_path):
     (folder / "helpers.py").write_text("def exact(a, b):\n    return float(a.strip() == b.strip())\n")
     (folder / "__pycache__").mkdir()
     (folder / "__pycache__" / "toy_match.cpython-311.pyc").write_bytes(b"\0")
+    for name in SPACE_FILES:  # the Space files every module folder ships, as the bundled ones
+        (folder / name).write_text(TOY_SPACE[name])
     return folder
 
 
 def test_metric_space_files(toy_module):
-    files = metric_space_files(toy_module, "test-user/toy_match", sdk_version="5.9.1")
+    files = metric_space_files(toy_module, "test-user/toy_match")
     assert sorted(files) == ["README.md", "app.py", "helpers.py", "requirements.txt", "toy_match.py"]
-    assert files["toy_match.py"] == (toy_module / "toy_match.py").read_bytes()
-    assert files["app.py"].decode() == (
-        "import evaluate\nfrom evaluate.utils import launch_gradio_widget\n\n"
-        'module = evaluate.load("test-user/toy_match")\nlaunch_gradio_widget(module)\n'
-    )
-    assert files["requirements.txt"].decode() == "evaluate>=0.4.3\ntrl-unlearn>=0.1.0\n"
-    readme = files["README.md"].decode()
-    meta = yaml.safe_load(readme.split("---")[1])
-    assert meta == {
-        "title": "Toy Match",
-        "sdk": "gradio",
-        "sdk_version": "5.9.1",
-        "app_file": "app.py",
-        "pinned": False,
-        "description": "Fraction of predictions equal to their reference.",
-        "tags": ["evaluate", "metric", "trl-unlearn", "unlearning"],
-    }
-    assert 'metric = evaluate.load("test-user/toy_match")' in readme
-    assert "@misc{toy, title={Toy}}" in readme
+    for name in ("toy_match.py", *SPACE_FILES):  # shipped files, published as they are
+        assert files[name] == (toy_module / name).read_bytes()
 
 
-def test_metric_space_files_keeps_the_module_card_and_requirements(toy_module):
-    (toy_module / "README.md").write_text("---\ntitle: Toy\ntags:\n- accuracy\n---\n\n# Toy card\n")
-    (toy_module / "requirements.txt").write_text("# extra\nscipy>=1.11\n")
-    files = metric_space_files(toy_module, "org/toy_match", requirements=["evaluate", "trl-unlearn @ git+https://x/y"])
+def test_metric_space_files_sets_the_sdk_version_and_requirements(toy_module):
+    files = metric_space_files(toy_module, "org/toy_match", sdk_version="5.9.1", requirements=["evaluate", "trl-unlearn @ git+https://x/y"])
     card = files["README.md"].decode()
     meta = yaml.safe_load(card.split("---")[1])
-    assert meta["title"] == "Toy" and meta["tags"] == ["accuracy", "evaluate", "metric", "trl-unlearn", "unlearning"]
-    assert (meta["sdk"], meta["app_file"]) == ("gradio", "app.py") and "sdk_version" not in meta
+    assert meta == {"title": "Toy Match", "sdk": "gradio", "sdk_version": "5.9.1", "app_file": "app.py",
+                    "tags": ["evaluate", "metric"]}  # fmt: skip
     assert card.endswith("\n# Toy card\n")
-    assert files["requirements.txt"].decode() == "evaluate\ntrl-unlearn @ git+https://x/y\nscipy>=1.11\n"
+    assert files["requirements.txt"].decode() == "evaluate\ntrl-unlearn @ git+https://x/y\n"
 
 
 def test_metric_space_files_errors(tmp_path, toy_module):
@@ -428,10 +422,18 @@ def test_metric_space_files_errors(tmp_path, toy_module):
         metric_space_files(toy_module, "u/toy-match")
     with pytest.raises(FileNotFoundError, match="has no other.py"):
         metric_space_files(toy_module, "u/other")
+    (toy_module / "app.py").unlink()
+    with pytest.raises(FileNotFoundError, match="lacks app.py: a metric module ships its Space files"):
+        metric_space_files(toy_module, "u/toy_match")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "broken.py").write_text("raise RuntimeError('boom')\n")
     with pytest.raises(RuntimeError, match="does not load with evaluate.load"):
+        metric_space_files(broken, "u/broken")
+    for name in SPACE_FILES:
+        (broken / name).write_text(TOY_SPACE[name].replace("sdk: gradio", "sdk: docker"))
+    (broken / "broken.py").write_text(METRIC_SCRIPT.replace("from .helpers import exact", "exact = None"))
+    with pytest.raises(ValueError, match="must declare `sdk: gradio`"):
         metric_space_files(broken, "u/broken")
 
 

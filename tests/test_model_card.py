@@ -12,7 +12,6 @@ from huggingface_hub import EvalResult, ModelCard
 from trl_unlearn.model_card import (
     RESULTS_END,
     RESULTS_START,
-    ModelCardMixin,
     build_model_card_data,
     canonical_dataset_id,
     eval_results_from_records,
@@ -23,8 +22,8 @@ from trl_unlearn.model_card import (
     render_model_card,
     render_results_markdown,
     replace_results_section,
-    training_settings,
 )
+from trl_unlearn.trainer.card import ModelCardMixin, training_settings
 
 NPO_PAPER = {
     "title": "Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning",

@@ -14,15 +14,11 @@ import torch
 
 from tests._tofu_fixture import ForwardCounter, single_thread
 from trl_unlearn.evaluation import muse
-from trl_unlearn.evaluation.engine import score_examples, score_examples_chunked, split_causal_lm
+from trl_unlearn.evaluation.engine import score_examples, split_causal_lm
 from trl_unlearn.evaluation.metrics import mia_auc, privleak
 from trl_unlearn.evaluation.muse_data import check_corpus, load_muse_rows, load_muse_split, muse_dataset_id
-from trl_unlearn.evaluation.muse_evaluator import (
-    MUSEEvaluator,
-    completion_ground_truth,
-    encode_completion,
-    expand_metrics,
-)
+from trl_unlearn.evaluation.muse_evaluator import MUSEEvaluator, completion_ground_truth, encode_completion
+from trl_unlearn.evaluation.spec import MUSE
 from trl_unlearn.ops import IGNORE_INDEX
 from trl_unlearn.testing import make_model, make_tokenizer
 
@@ -175,10 +171,10 @@ def test_contract_names():
 
 
 def test_metric_selection():
-    assert expand_metrics(["privleak"]) == {"privleak", "mia_min_k"}
-    assert expand_metrics(["knowmem"]) == {"forget_knowmem_ROUGE", "retain_knowmem_ROUGE"}
+    assert MUSE.expand_metrics(["privleak"]) == {"privleak", "mia_min_k"}
+    assert MUSE.expand_metrics(["knowmem"]) == {"forget_knowmem_ROUGE", "retain_knowmem_ROUGE"}
     with pytest.raises(ValueError, match="unknown MUSE metric"):
-        expand_metrics(["forget_quality"])
+        MUSE.expand_metrics(["forget_quality"])
     with pytest.raises(ValueError, match="reference_model"):
         make_evaluator(metrics=["mia_reference"]).metrics_to_compute()
 
@@ -249,7 +245,9 @@ def test_chunked_scoring_matches_full_logits_and_bounds_lm_head(tok):
     widths = []
     handle = model.get_output_embeddings().register_forward_hook(lambda m, a, o: widths.append(tuple(a[0].shape[:-1])))
     try:
-        chunked = score_examples_chunked(model, examples, batch_size=3, vocab_stats=True, position_chunk_size=8)
+        chunked = score_examples(
+            model, examples, batch_size=3, vocab_stats=True, position_chunk_size=8, share_prompts=False
+        )
     finally:
         handle.remove()
     assert widths[:2] == [(1, 16), (1, 16)]  # the probe: full forward and split, compared
@@ -264,7 +262,7 @@ def test_chunked_scoring_matches_full_logits_and_bounds_lm_head(tok):
     capped = make_model(tok)
     capped.config.final_logit_softcapping = 30.0
     assert split_causal_lm(capped) is None
-    fallback = score_examples_chunked(capped.eval(), examples[:2], batch_size=2)
+    fallback = score_examples(capped.eval(), examples[:2], batch_size=2, position_chunk_size=512, share_prompts=False)
     for a, b in zip(score_examples(capped, examples[:2], batch_size=2), fallback):
         np.testing.assert_allclose(a.log_probs, b.log_probs, rtol=0, atol=1e-6)
 
@@ -352,7 +350,7 @@ def test_round_trip_and_retrain_reference_as_path_dict_or_model(model, tok, full
     expected = privleak(results["mia_min_k"]["auc"], reference["mia_min_k"]["auc"])
     assert reference["mia_min_k"]["auc"] != 0.5
     for spec in (ref_dir, ref_dir / "MUSE_EVAL.json", reference, (retrain, tok), retrain):
-        evaluator = make_evaluator(metrics=["privleak"], retrain_reference=spec)
+        evaluator = make_evaluator(metrics=["privleak"], reference=spec)
         evaluated = evaluator.evaluate(model, tok)
         assert evaluated["privleak"]["agg_value"] == pytest.approx(expected, abs=1e-9)
         summary = evaluator.summarize(evaluated)

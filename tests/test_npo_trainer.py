@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trl_unlearn import NPOConfig, NPOTrainer
-from trl_unlearn.testing import make_model, mean_token_log_prob, memorisation_task
+from trl_unlearn.testing import make_model, mean_token_log_prob
 
 from ._helpers import config_kwargs, free_port, make_setup
 
@@ -75,6 +75,21 @@ def test_precomputed_reference_matches_live_copy_and_holds_no_model():
                                    rtol=1e-5, atol=1e-4)
 
 
+def test_explicit_reference_precomputed_equals_live_and_stays_where_it_was():
+    tok, model, forget, retain = make_setup()
+    ref = make_model(tok, seed=7)
+    live = NPOTrainer(model, NPOConfig(**config_kwargs()), forget_dataset=forget, retain_dataset=retain,
+                      ref_model=ref, processing_class=tok)  # fmt: skip
+    pre = NPOTrainer(make_model(tok), NPOConfig(**config_kwargs(precompute_ref_log_probs=True, precompute_ref_batch_size=3)),
+                     forget_dataset=forget, retain_dataset=retain, ref_model=ref, processing_class=tok)  # fmt: skip
+    assert pre.reference_mode == "precomputed" and pre.ref_model is None
+    assert next(ref.parameters()).device.type == "cpu" and not ref.training
+    b_live, b_pre = _first_batch(live), _first_batch(pre)
+    with torch.no_grad():
+        torch.testing.assert_close(live.reference_sequence_logps(live.model, b_live), b_pre["forget_ref_logps"],
+                                   rtol=1e-5, atol=1e-4)
+
+
 def test_peft_reference_is_the_base_model_without_a_second_copy():
     from peft import LoraConfig
 
@@ -117,8 +132,8 @@ def test_gradient_accumulation_equals_big_batch():
     assert t_acc.state.log_history[0]["loss"] == pytest.approx(t_big.state.log_history[0]["loss"], rel=1e-5)
 
 
-def test_training_forgets_forget_set_and_keeps_retain_set():
-    tok, model, forget, retain = memorisation_task()
+def test_training_forgets_forget_set_and_keeps_retain_set(memorised):
+    tok, model, forget, retain = memorised
     trainer = NPOTrainer(model, NPOConfig(**config_kwargs(num_train_epochs=6, learning_rate=1e-3, beta=0.5)),
                          forget_dataset=forget, retain_dataset=retain, processing_class=tok)
     before = (mean_token_log_prob(trainer.model, trainer.forget_data), mean_token_log_prob(trainer.model, trainer.retain_data))

@@ -172,14 +172,14 @@ def test_saved_results_reload_and_retain_reference_forms(full_results, model, to
     retain_model = tiny_model(tok, seed=1)
     reference = make_evaluator(metrics=["forget", "mia_min_k"]).evaluate(retain_model, tok)
     ref_path = save_results(reference, tmp_path / "retain")
-    by_path = evaluator.summarize(results, retain_reference=ref_path)
-    by_dict = evaluator.summarize(results, retain_reference=reference)
+    by_path = evaluator.summarize(results, reference=ref_path)
+    by_dict = evaluator.summarize(results, reference=reference)
     assert by_path == pytest.approx(by_dict)
     assert 0.0 <= by_dict["forget_quality"] <= 1.0
     expected_privleak = privleak(results["mia_min_k"]["auc"], reference["mia_min_k"]["auc"])
     assert by_dict["privleak"] == pytest.approx(expected_privleak)  # calibrated by the reference AUC
 
-    with_model = make_evaluator(retain_reference=(retain_model, tok))
+    with_model = make_evaluator(reference=(retain_model, tok))
     results_m = with_model.evaluate(model, tok)
     assert results_m["forget_quality"]["agg_value"] == pytest.approx(by_dict["forget_quality"])
     assert with_model.summarize(results_m)["forget_quality"] == pytest.approx(by_dict["forget_quality"])
@@ -189,7 +189,7 @@ def test_saved_results_reload_and_retain_reference_forms(full_results, model, to
 def test_open_unlearning_reference_log_is_accepted(reference_logs, tmp_path):
     ou = load_open_unlearning_log(reference_logs / "tofu_Llama-3.2-1B-Instruct_full" / "evals_forget10")
     retain_path = reference_logs / "tofu_Llama-3.2-1B-Instruct_retain90" / "TOFU_EVAL.json"
-    evaluator = TOFUEvaluator("forget10", data_dir=TOFU_TINY, retain_reference=retain_path)
+    evaluator = TOFUEvaluator("forget10", data_dir=TOFU_TINY, reference=retain_path)
     summary = evaluator.summarize(ou)
     assert summary["forget_quality"] == pytest.approx(3.9054713571083378e-22, rel=1e-6)
     assert summary["model_utility"] == pytest.approx(0.5991534707368931, rel=1e-9)

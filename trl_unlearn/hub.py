@@ -3,12 +3,13 @@
 - :func:`push_results_to_hub` adds TOFU / MUSE results to the card of a model already on the Hub
   (unlearned elsewhere, or re-evaluated later). Only ``README.md`` is uploaded; weights are untouched.
 - :func:`publish_metric_modules` / :func:`publish_metric_module` publish trl-unlearn's ``evaluate``
-  metric modules as Hub Spaces so that ``evaluate.load("<namespace>/<metric>")`` works for anyone.
+  metric modules as Hub Spaces so that ``evaluate.load("<namespace>/<metric>")`` works for anyone;
+  each module folder ships its Space files (``README.md``, ``app.py``, ``requirements.txt``).
   ``evaluate-cli create`` is not used: it relies on ``huggingface_hub.Repository``, gone since
   ``huggingface_hub`` 1.0. Everything goes through :class:`huggingface_hub.HfApi`.
 
 Pushing a trained model is ``trainer.push_to_hub()``; its card comes from
-:class:`trl_unlearn.model_card.ModelCardMixin`.
+:class:`trl_unlearn.trainer.card.ModelCardMixin`.
 
 Tokens are passed through to :class:`~huggingface_hub.HfApi` and never printed or logged.
 """
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData, SpaceCard, SpaceCardData
+from huggingface_hub import CommitOperationAdd, EvalResult, HfApi, ModelCard, ModelCardData, SpaceCard
 from huggingface_hub.errors import RemoteEntryNotFoundError
 
 from .checks import HubAccessError, check_hub_push
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "HubAccessError",
     "MissingModelCardError",
+    "SPACE_FILES",
     "metric_space_files",
     "publish_metric_module",
     "publish_metric_modules",
@@ -222,15 +224,8 @@ def push_results_to_hub(
 # --------------------------------------------------------------------------------------------------
 
 _SKIPPED_NAMES = {"__pycache__", "__init__.py"}
-_GENERATED = {"README.md", "app.py", "requirements.txt"}
-
-
-def _default_requirements() -> list[str]:
-    from packaging.version import Version
-
-    from . import __version__
-
-    return ["evaluate>=0.4.3", f"trl-unlearn>={Version(__version__).base_version}"]
+#: What a metric module folder ships besides its script to be a Space (static files, kept with it).
+SPACE_FILES = ("README.md", "app.py", "requirements.txt")
 
 
 def _module_folder(path: str | Path, name: str | None) -> tuple[Path, str]:
@@ -255,18 +250,13 @@ def _module_folder(path: str | Path, name: str | None) -> tuple[Path, str]:
     return folder, name
 
 
-def _module_info(folder: Path) -> Any:
+def _check_loads(folder: Path) -> None:
     import evaluate
 
     try:
-        return evaluate.load(str(folder))
+        evaluate.load(str(folder))
     except Exception as error:  # a module that does not load locally must not be published
         raise RuntimeError(f"The metric module in {folder} does not load with evaluate.load: {error}") from error
-
-
-def _first_paragraph(text: str | None) -> str:
-    paragraphs = [p.strip() for p in (text or "").strip().split("\n\n") if p.strip()]
-    return " ".join(paragraphs[0].split()) if paragraphs else ""
 
 
 def metric_space_files(
@@ -275,14 +265,15 @@ def metric_space_files(
     *,
     requirements: Iterable[str] | None = None,
     sdk_version: str | None = None,
-    module: Any = None,
 ) -> dict[str, bytes]:
     """The files of the Space that hosts a metric module, by path in the repository.
 
-    ``<name>.py`` (what ``evaluate.load("<namespace>/<name>")`` downloads) and the folder's other files
-    are copied; ``README.md`` gets the Space / metric-card front matter (kept and completed if the
-    folder has one), ``app.py`` launches ``evaluate``'s Gradio widget and ``requirements.txt`` lists
-    ``evaluate`` and ``trl-unlearn`` (plus the folder's own requirements).
+    A module folder is its Space: ``<name>.py`` (what ``evaluate.load("<namespace>/<name>")``
+    downloads), its helpers, and the static :data:`SPACE_FILES` shipped next to it (``README.md``
+    with the Space front matter and the metric card, ``app.py`` launching ``evaluate``'s Gradio
+    widget, ``requirements.txt``), as trl-unlearn's bundled modules do. They are copied as they
+    are; ``sdk_version`` is written into the card's front matter and ``requirements`` replaces the
+    requirements file.
 
     Parameters
     ----------
@@ -291,85 +282,47 @@ def metric_space_files(
     repo_id : str
         ``"<namespace>/<name>"`` of the Space; its name must be the module's name.
     requirements : iterable of str, optional
-        Replaces the default requirements (``evaluate>=0.4.3`` and ``trl-unlearn>=<version>``).
+        Replaces ``requirements.txt``.
     sdk_version : str, optional
         Gradio version of the Space; the Hub's default if omitted.
-    module : evaluate.EvaluationModule, optional
-        The loaded module, for its description and citation; loaded from ``path`` if omitted.
 
     Returns
     -------
     dict of str to bytes
+
+    Raises
+    ------
+    FileNotFoundError
+        When the folder lacks its script or one of :data:`SPACE_FILES`.
+    ValueError
+        When ``README.md`` does not declare a Gradio Space running ``app.py``.
+    RuntimeError
+        When the module does not load with ``evaluate.load``.
     """
     folder, name = _module_folder(path, repo_id.split("/")[-1])
-    if module is None:
-        module = _module_info(folder)
-
+    _check_loads(folder)
     files: dict[str, bytes] = {}
     for file in sorted(folder.rglob("*")):
         relative = file.relative_to(folder)
-        if not file.is_file() or any(part in _SKIPPED_NAMES or part.startswith(".") for part in relative.parts):
+        if not file.is_file() or file.suffix == ".pyc":
             continue
-        if file.suffix == ".pyc" or relative.as_posix() in _GENERATED:
+        if any(part in _SKIPPED_NAMES or part.startswith(".") for part in relative.parts):
             continue
         files[relative.as_posix()] = file.read_bytes()
-
-    description = _first_paragraph(getattr(module, "description", ""))
-    readme = folder / "README.md"
-    if readme.is_file():
-        card = SpaceCard(readme.read_text(encoding="utf-8"))
-    else:
-        title = name.replace("_", " ").title()
-        usage = [
-            f"# Metric Card for {title}",
-            "",
-            description or f"The `{name}` metric of trl-unlearn.",
-            "",
-            "## How to use",
-            "",
-            "```python",
-            "import evaluate",
-            "",
-            f'metric = evaluate.load("{repo_id}")',
-            "```",
-            "",
-            "It needs `pip install trl-unlearn`: the script wraps trl-unlearn's evaluation functions.",
-        ]
-        inputs = (getattr(module, "inputs_description", "") or "").strip()
-        if inputs:
-            usage += ["", "### Inputs", "", inputs]
-        citation = (getattr(module, "citation", "") or "").strip()
-        if citation:
-            usage += ["", "## Citation", "", "```bibtex", citation, "```"]
-        card = SpaceCard(f"---\n{SpaceCardData(title=title).to_yaml()}\n---\n\n" + "\n".join(usage) + "\n")
-    data = card.data
-    data.title = data.title or name.replace("_", " ").title()
-    data.sdk = "gradio"
-    data.app_file = "app.py"
+    missing = [f for f in SPACE_FILES if f not in files]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} lacks {', '.join(missing)}: a metric module ships its Space files next to {name}.py (see "
+            "trl_unlearn/evaluation/modules/*/ for the README front matter, app.py and requirements.txt to copy)."
+        )
+    card = SpaceCard(files["README.md"].decode("utf-8"))
+    if (card.data.get("sdk"), card.data.get("app_file")) != ("gradio", "app.py"):
+        raise ValueError(f"{folder}/README.md must declare `sdk: gradio` and `app_file: app.py` in its front matter.")
     if sdk_version is not None:
-        data.sdk_version = sdk_version
-    if data.get("pinned") is None:
-        data.pinned = False
-    if description and not data.get("description"):
-        data.description = description
-    data.tags = list(dict.fromkeys([*(data.tags or []), "evaluate", "metric", "trl-unlearn", "unlearning"]))
-    files["README.md"] = str(card).encode("utf-8")
-
-    if (folder / "app.py").is_file():
-        files["app.py"] = (folder / "app.py").read_bytes()
-    else:
-        files["app.py"] = (
-            "import evaluate\n"
-            "from evaluate.utils import launch_gradio_widget\n\n"
-            f'module = evaluate.load("{repo_id}")\n'
-            "launch_gradio_widget(module)\n"
-        ).encode("utf-8")
-
-    lines = list(requirements) if requirements is not None else _default_requirements()
-    if (folder / "requirements.txt").is_file():
-        lines += (folder / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    lines = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
-    files["requirements.txt"] = ("\n".join(dict.fromkeys(lines)) + "\n").encode("utf-8")
+        card.data.sdk_version = sdk_version
+        files["README.md"] = str(card).encode("utf-8")
+    if requirements is not None:
+        files["requirements.txt"] = ("\n".join(dict.fromkeys(r.strip() for r in requirements if r.strip())) + "\n").encode()
     return files
 
 
@@ -404,7 +357,7 @@ def publish_metric_module(
     private : bool
         Create the Space private (no effect if it exists). Others cannot load a private metric.
     requirements : iterable of str, optional
-        Space requirements, replacing the default ones.
+        Space requirements, replacing the folder's ``requirements.txt``.
     sdk_version : str, optional
         Gradio version for the Space.
     commit_message : str, optional

@@ -129,26 +129,6 @@ def preference_distributions(
     return F.log_softmax(logits + shift, dim=-1), F.log_softmax(logits - shift, dim=-1), in_set
 
 
-def dipo_margin_per_token(
-    log_p_minus: torch.Tensor,
-    log_p_plus: torch.Tensor,
-    policy_logits: torch.Tensor,
-    reference_logits: torch.Tensor,
-) -> torch.Tensor:
-    """DiPO's Bradley–Terry margin contribution at every position (DiPO step 3).
-
-    ``m_t = Σ_z (p⁺_t(z) − p⁻_t(z)) · (log π_θ(z|s_t) − log π_ref(z|s_t))``, which equals
-    ``[KL(p⁻‖π_θ) − KL(p⁺‖π_θ)] − [KL(p⁻‖π_ref) − KL(p⁺‖π_ref)]``.
-
-    Returns
-    -------
-    torch.Tensor
-        ``[batch, length]`` per-position margins (sum them over completion tokens).
-    """
-    log_ratio = F.log_softmax(policy_logits.float(), dim=-1) - F.log_softmax(reference_logits.float(), dim=-1)
-    return ((log_p_plus.exp() - log_p_minus.exp()) * log_ratio).sum(-1)
-
-
 def dipo_position_terms(
     source_logits: torch.Tensor,
     policy_logits: torch.Tensor,

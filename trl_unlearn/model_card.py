@@ -7,10 +7,12 @@ summaries twice, once as a readable Markdown table and once as ``model-index`` e
 the YAML metadata (``huggingface_hub.ModelCardData(eval_results=[EvalResult(...)])``), which the Hub
 indexes.
 
-The pure pieces (:func:`eval_results_from_summary`, :func:`merge_eval_results`,
-:func:`render_results_markdown`, :func:`build_model_card_data`, :func:`render_model_card`) take
-plain values and never touch the network. :class:`ModelCardMixin` gathers those values from a
-trainer; :mod:`trl_unlearn.hub` reuses them to add results to a card already on the Hub.
+Everything here is pure (:func:`eval_results_from_summary`, :func:`merge_eval_results`,
+:func:`render_results_markdown`, :func:`build_model_card_data`, :func:`render_model_card`): plain
+values in, no network. Benchmark names, datasets, citations and metric display names come from
+:mod:`trl_unlearn.evaluation.spec`. The trainers' :class:`~trl_unlearn.trainer.card.ModelCardMixin`
+gathers the values and writes the card; :mod:`trl_unlearn.hub` reuses these functions to add
+results to a card already on the Hub.
 """
 
 from __future__ import annotations
@@ -27,15 +29,22 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .evaluation.spec import (
+    BENCHMARKS,
+    benchmark_of_dataset,
+    canonical_dataset_id,
+    dataset_id_for,
+    metric_display_name,
+    normalize_benchmark,
+)
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BENCHMARKS",
     "RESULTS_END",
     "RESULTS_START",
     "UNLEARNING_TASK_NAME",
     "UNLEARNING_TASK_TYPE",
-    "ModelCardMixin",
     "build_model_card_data",
     "canonical_dataset_id",
     "eval_results_from_records",
@@ -46,7 +55,6 @@ __all__ = [
     "render_model_card",
     "render_results_markdown",
     "replace_results_section",
-    "training_settings",
 ]
 
 #: ``task.type`` of every ``model-index`` entry written by trl-unlearn. Unlearning benchmarks score a
@@ -61,21 +69,6 @@ RESULTS_END = "<!-- trl-unlearn:results:end -->"
 
 TEMPLATE_PATH = "templates/model_card.md"
 
-_TOFU_BIBTEX = """@article{maini2024tofu,
-  title   = {{TOFU}: A Task of Fictitious Unlearning for {LLMs}},
-  author  = {Maini, Pratyush and Feng, Zhili and Schwarzschild, Avi and Lipton, Zachary C. and Kolter, J. Zico},
-  journal = {arXiv preprint arXiv:2401.06121},
-  year    = {2024}
-}"""
-
-_MUSE_BIBTEX = """@article{shi2024muse,
-  title   = {{MUSE}: Machine Unlearning Six-Way Evaluation for Language Models},
-  author  = {Shi, Weijia and Lee, Jaechan and Huang, Yangsibo and Malladi, Sadhika and Zhao, Jieyu and
-             Holtzman, Ari and Liu, Daogao and Zettlemoyer, Luke and Smith, Noah A. and Zhang, Chiyuan},
-  journal = {arXiv preprint arXiv:2407.06460},
-  year    = {2024}
-}"""
-
 _TRL_BIBTEX = """@software{vonwerra2020trl,
   title   = {{TRL: Transformers Reinforcement Learning}},
   author  = {von Werra, Leandro and Belkada, Younes and Tunstall, Lewis and Beeching, Edward and Thrush, Tristan
@@ -85,55 +78,6 @@ _TRL_BIBTEX = """@software{vonwerra2020trl,
   year    = {2020}
 }"""
 
-#: Known benchmarks: their Hub datasets and the paper to cite.
-BENCHMARKS: dict[str, dict[str, Any]] = {
-    "TOFU": {
-        "dataset_ids": ("locuslab/TOFU",),
-        "title": "TOFU: A Task of Fictitious Unlearning for LLMs",
-        "paper_id": "2401.06121",
-        "citation": _TOFU_BIBTEX,
-    },
-    "MUSE": {
-        "dataset_ids": ("muse-bench/MUSE-News", "muse-bench/MUSE-Books"),
-        "title": "MUSE: Machine Unlearning Six-Way Evaluation for Language Models",
-        "paper_id": "2407.06460",
-        "citation": _MUSE_BIBTEX,
-    },
-}
-
-_METRIC_NAMES = {
-    # TOFU (open-unlearning TOFU_SUMMARY.json keys)
-    "forget_quality": "Forget quality",
-    "model_utility": "Model utility",
-    "forget_truth_ratio": "Forget truth ratio",
-    "forget_Q_A_Prob": "Forget answer probability",
-    "forget_Q_A_ROUGE": "Forget ROUGE-L recall",
-    "forget_Q_A_PARA_Prob": "Forget paraphrased-answer probability",
-    "forget_Q_A_PERT_Prob": "Forget perturbed-answer probability",
-    "retain_Q_A_Prob": "Retain answer probability",
-    "retain_Q_A_ROUGE": "Retain ROUGE-L recall",
-    "retain_Truth_Ratio": "Retain truth ratio",
-    "ra_Q_A_Prob_normalised": "Real authors probability",
-    "ra_Q_A_ROUGE": "Real authors ROUGE-L recall",
-    "ra_Truth_Ratio": "Real authors truth ratio",
-    "wf_Q_A_Prob_normalised": "World facts probability",
-    "wf_Q_A_ROUGE": "World facts ROUGE-L recall",
-    "wf_Truth_Ratio": "World facts truth ratio",
-    "exact_memorization": "Exact memorization",
-    "extraction_strength": "Extraction strength",
-    "mia_loss": "MIA AUC (loss)",
-    "mia_zlib": "MIA AUC (zlib)",
-    "mia_min_k": "MIA AUC (Min-K%)",
-    "mia_min_k_plus_plus": "MIA AUC (Min-K%++)",
-    "mia_gradnorm": "MIA AUC (gradient norm)",
-    "mia_reference": "MIA AUC (reference model)",
-    "privleak": "PrivLeak",
-    # MUSE (open-unlearning MUSE_SUMMARY.json keys)
-    "forget_verbmem_ROUGE": "Forget VerbMem (ROUGE-L F1)",
-    "forget_knowmem_ROUGE": "Forget KnowMem (ROUGE-L F1)",
-    "retain_knowmem_ROUGE": "Retain KnowMem (ROUGE-L F1)",
-}
-
 _NON_HUB_DATASET_NAMES = {"json", "csv", "parquet", "text", "arrow", "generator", "pandas", "webdataset"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -141,75 +85,6 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 # --------------------------------------------------------------------------------------------------
 # Evaluation results
 # --------------------------------------------------------------------------------------------------
-
-
-def metric_display_name(key: str) -> str:
-    """Readable name of a summary key (``"forget_quality"`` -> ``"Forget quality"``).
-
-    Parameters
-    ----------
-    key : str
-        Metric key as written by open-unlearning's summaries (and :func:`trl_unlearn.evaluation`).
-
-    Returns
-    -------
-    str
-        A pretty name for tables and ``model-index`` ``metrics[].name``.
-    """
-    if key in _METRIC_NAMES:
-        return _METRIC_NAMES[key]
-    text = key.replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
-
-
-def _normalize_benchmark(benchmark: str) -> str:
-    if not isinstance(benchmark, str) or not benchmark.strip():
-        raise ValueError(f"`benchmark` must be a non-empty string such as 'TOFU' or 'MUSE', got {benchmark!r}.")
-    name = benchmark.strip()
-    return name.upper() if name.upper() in BENCHMARKS else name
-
-
-def benchmark_dataset_id(benchmark: str, dataset_id: str | None = None) -> str:
-    """The Hub dataset id of a benchmark, checking an explicit one.
-
-    Parameters
-    ----------
-    benchmark : str
-        ``"TOFU"``, ``"MUSE"`` (case-insensitive) or the name of another benchmark.
-    dataset_id : str, optional
-        Explicit dataset id. Required for MUSE (``muse-bench/MUSE-News`` or ``muse-bench/MUSE-Books``)
-        and for benchmarks trl-unlearn does not know.
-
-    Returns
-    -------
-    str
-        ``dataset_id`` if given, otherwise the benchmark's only dataset (``locuslab/TOFU`` for TOFU).
-
-    Raises
-    ------
-    ValueError
-        If the dataset cannot be inferred.
-    """
-    if dataset_id:
-        return dataset_id
-    info = BENCHMARKS.get(_normalize_benchmark(benchmark))
-    if info is None:
-        raise ValueError(f"Unknown benchmark {benchmark!r}: pass `dataset_id` (the Hub dataset it was evaluated on).")
-    if len(info["dataset_ids"]) != 1:
-        raise ValueError(
-            f"{benchmark} has several datasets ({', '.join(info['dataset_ids'])}): pass `dataset_id` to say which "
-            "one was evaluated."
-        )
-    return info["dataset_ids"][0]
-
-
-def _benchmark_of_dataset(dataset_id: str | None) -> str | None:
-    if not dataset_id:
-        return None
-    for name, info in BENCHMARKS.items():
-        if dataset_id in info["dataset_ids"] or dataset_id.split("/")[-1].upper().startswith(name):
-            return name
-    return None
 
 
 def _dataset_pretty_name(benchmark: str, dataset_id: str, dataset_config: str | None) -> str:
@@ -279,8 +154,8 @@ def eval_results_from_summary(
         raise TypeError(f"`summary` must be a mapping of metric names to numbers, got {type(summary).__name__}.")
     if not summary:
         raise ValueError(f"The {benchmark} summary is empty: there are no results to record.")
-    name = _normalize_benchmark(benchmark)
-    dataset_id = benchmark_dataset_id(name, dataset_id)
+    name = normalize_benchmark(benchmark)
+    dataset_id = dataset_id_for(name, dataset_id)
     pretty = _dataset_pretty_name(name, dataset_id, dataset_config)
     results = []
     for key, raw in summary.items():
@@ -327,7 +202,7 @@ def latest_records(records: Iterable[Mapping[str, Any]] | None) -> list[Mapping[
                 f"(plus 'dataset_id' and 'dataset_config'), got {record!r}."
             )
         key = (
-            _normalize_benchmark(record["benchmark"]),
+            normalize_benchmark(record["benchmark"]),
             record.get("dataset_id"),
             record.get("dataset_config"),
             record.get("dataset_split"),
@@ -440,7 +315,7 @@ def render_results_markdown(eval_results: Sequence[EvalResult] | None) -> str:
         ]
     for results in groups.values():
         first = results[0]
-        benchmark = _benchmark_of_dataset(first.dataset_type)
+        benchmark = benchmark_of_dataset(first.dataset_type)
         where = [f"[`{first.dataset_type}`](https://huggingface.co/datasets/{first.dataset_type})"]
         if first.dataset_config:
             where.append(f"config `{first.dataset_config}`")
@@ -488,33 +363,6 @@ def replace_results_section(text: str, eval_results: Sequence[EvalResult] | None
 # --------------------------------------------------------------------------------------------------
 # Card rendering
 # --------------------------------------------------------------------------------------------------
-
-
-def canonical_dataset_id(name: str | None) -> str | None:
-    """Hub id of a benchmark dataset from the name ``datasets`` keeps, e.g. ``"tofu"`` -> ``"locuslab/TOFU"``.
-
-    ``datasets`` stores a Hub dataset's name without its namespace and in snake case
-    (``Dataset.info.dataset_name == "tofu"`` for ``locuslab/TOFU``); the benchmark datasets are
-    mapped back to their Hub ids. Other names are returned unchanged.
-
-    Parameters
-    ----------
-    name : str or None
-
-    Returns
-    -------
-    str or None
-    """
-    if not isinstance(name, str):
-        return name
-    key = name.split("/")[-1].lower().replace("_", "-")
-    for info in BENCHMARKS.values():
-        for dataset_id in info["dataset_ids"]:
-            if key == dataset_id.split("/")[-1].lower() and (
-                "/" not in name or name.split("/")[0].lower() == dataset_id.split("/")[0].lower()
-            ):
-                return dataset_id
-    return name
 
 
 def _is_hub_id(name: Any) -> bool:
@@ -657,7 +505,7 @@ def _citations(paper: Mapping[str, Any] | None, method_name: str, benchmarks: It
     if paper and paper.get("citation"):
         citations.append({"label": f"Cite {method_name} as", "bibtex": str(paper["citation"]).strip()})
     for name in benchmarks:
-        citations.append({"label": f"Cite the {name} benchmark as", "bibtex": BENCHMARKS[name]["citation"]})
+        citations.append({"label": f"Cite the {name} benchmark as", "bibtex": BENCHMARKS[name].citation})
     citations.append({"label": "Cite TRL as", "bibtex": _TRL_BIBTEX})
     return citations
 
@@ -735,8 +583,8 @@ def render_model_card(
         library_name="peft" if is_peft else "transformers",
     )
     benchmark_names = _unique(
-        [_benchmark_of_dataset(r.dataset_type) for r in eval_results or ()]
-        + [_benchmark_of_dataset(name) for name in data_names if isinstance(name, str)]
+        [benchmark_of_dataset(r.dataset_type) for r in eval_results or ()]
+        + [benchmark_of_dataset(name) for name in data_names if isinstance(name, str)]
     )
     paper = paper or {}
     base_model_link = f"[{base_model}](https://huggingface.co/{base_model})" if base_model else None
@@ -761,179 +609,3 @@ def render_model_card(
         framework_versions=_framework_versions(),
         citations=_citations(paper, method_name, benchmark_names),
     )
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def training_settings(args: Any, global_step: int | None = None) -> list[tuple[str, Any]]:
-    """Readable training settings from a ``TrainingArguments`` (or any object with those fields).
-
-    Parameters
-    ----------
-    args : transformers.TrainingArguments
-        The trainer's arguments; missing fields are skipped.
-    global_step : int, optional
-        Optimisation steps actually taken.
-
-    Returns
-    -------
-    list of (str, value)
-    """
-    get = lambda name, default=None: _plain(getattr(args, name, default))  # noqa: E731
-    rows: list[tuple[str, Any]] = []
-    if get("learning_rate") is not None:
-        rows.append(("Learning rate", get("learning_rate")))
-    max_steps = get("max_steps", -1)
-    if isinstance(max_steps, int) and max_steps > 0:
-        rows.append(("Max steps", max_steps))
-    elif get("num_train_epochs") is not None:
-        rows.append(("Epochs", get("num_train_epochs")))
-    batch, accumulation = get("per_device_train_batch_size"), get("gradient_accumulation_steps", 1)
-    world_size = getattr(args, "world_size", 1)
-    world_size = world_size if isinstance(world_size, int) and world_size > 0 else 1
-    if batch is not None:
-        rows.append(("Batch size per device", batch))
-        rows.append(("Gradient accumulation steps", accumulation))
-        if world_size > 1:
-            rows.append(("Processes", world_size))
-        rows.append(("Effective batch size", batch * (accumulation or 1) * world_size))
-    for label, name in [
-        ("Optimizer", "optim"),
-        ("Weight decay", "weight_decay"),
-        ("LR scheduler", "lr_scheduler_type"),
-        ("Max gradient norm", "max_grad_norm"),
-    ]:
-        if get(name) is not None:
-            rows.append((label, get(name)))
-    warmup_steps, warmup_ratio = get("warmup_steps"), get("warmup_ratio")
-    if isinstance(warmup_steps, float) and 0 < warmup_steps < 1:  # transformers reads it as a ratio
-        rows.append(("Warm-up ratio", round(warmup_steps, 6)))
-    elif warmup_steps:
-        rows.append(("Warm-up steps", int(warmup_steps)))
-    elif warmup_ratio:
-        rows.append(("Warm-up ratio", warmup_ratio))
-    precision = "bf16" if get("bf16") else "fp16" if get("fp16") else "fp32"
-    rows.append(("Mixed precision", precision))
-    if get("gradient_checkpointing"):
-        rows.append(("Gradient checkpointing", True))
-    if get("seed") is not None:
-        rows.append(("Seed", get("seed")))
-    if global_step:
-        rows.append(("Optimisation steps taken", global_step))
-    return rows
-
-
-# --------------------------------------------------------------------------------------------------
-# Trainer mixin
-# --------------------------------------------------------------------------------------------------
-
-
-class ModelCardMixin:
-    """Give a ``transformers.Trainer`` subclass trl-unlearn's model card.
-
-    Put it first in the bases (``class UnlearningTrainer(ModelCardMixin, _BaseTrainer)``) so that its
-    :meth:`create_model_card` replaces TRL's and transformers'. It reads, all optional:
-
-    - ``self._name`` (method display name), ``self._tag_names`` (tags), ``self._paper``
-      (``{"title", "id", "citation"}``);
-    - ``self.args.method_hyperparameters()`` (dict) and the usual ``TrainingArguments`` fields;
-    - ``self.dataset_info`` (``{"forget": {"name", "config", "split", "num_rows"}, "retain": ... or None}``);
-    - ``self.eval_results`` (records ``{"benchmark", "dataset_id", "dataset_config", "summary"}``; the
-      latest per benchmark, dataset and config goes on the card);
-    - ``self.model.config`` (base model id), ``self.hub_model_id``, ``self.state.global_step``.
-    """
-
-    def create_model_card(
-        self,
-        model_name: str | None = None,
-        dataset_name: str | None = None,
-        tags: str | list[str] | None = None,
-        *,
-        language: str | list[str] | None = None,
-        license: str | None = None,
-        finetuned_from: str | None = None,
-        dataset: str | list[str] | None = None,
-        dataset_tags: str | list[str] | None = None,
-        **kwargs: Any,
-    ) -> ModelCard | None:
-        """Write ``README.md`` in ``args.output_dir`` (main process only).
-
-        Accepts both TRL's (``model_name``, ``dataset_name``, ``tags``) and transformers' keyword
-        arguments (``language``, ``license``, ``finetuned_from``, ``dataset``, ``dataset_tags``; the
-        others, such as ``tasks`` and ``dataset_args``, are ignored), so that
-        ``Trainer.push_to_hub(**kwargs)`` keeps working.
-
-        Parameters
-        ----------
-        model_name : str, optional
-            Name of the model; defaults to the repository name or the output directory's name.
-        dataset_name : str, optional
-            Extra dataset id for the metadata.
-        tags : str or list of str, optional
-            Tags added to the trainer's own.
-        language, license : optional
-            Card metadata.
-        finetuned_from : str, optional
-            Base model id, overriding the one read from the model's config.
-        dataset, dataset_tags : str or list of str, optional
-            Extra dataset ids for the metadata.
-
-        Returns
-        -------
-        huggingface_hub.ModelCard or None
-            The card written, ``None`` on processes other than the main one.
-        """
-        if kwargs:
-            logger.debug("create_model_card ignores arguments %s.", sorted(kwargs))
-        is_main = getattr(self, "is_world_process_zero", None)
-        if callable(is_main) and not is_main():
-            return None
-        args = self.args
-        model = self.model
-        accelerator = getattr(self, "accelerator", None)
-        if accelerator is not None:
-            model = accelerator.unwrap_model(model)
-
-        hub_model_id = getattr(self, "hub_model_id", None) or getattr(args, "hub_model_id", None)
-        if model_name is None:
-            model_name = hub_model_id.split("/")[-1] if hub_model_id else Path(args.output_dir).absolute().name
-
-        base_model = finetuned_from
-        if base_model is None:
-            config = getattr(model, "config", None)
-            model_id = getattr(config, "_name_or_path", "") if config is not None else ""
-            base_model = model_id if _is_hub_id(model_id) else None
-
-        hyperparameters = getattr(args, "method_hyperparameters", None)
-        hyperparameters = hyperparameters() if callable(hyperparameters) else {}
-        state = getattr(self, "state", None)
-        eval_results = eval_results_from_records(getattr(self, "eval_results", None))
-
-        card = render_model_card(
-            model_name=model_name,
-            method_name=getattr(self, "_name", None) or type(self).__name__.removesuffix("Trainer") or "Unlearning",
-            base_model=base_model,
-            hub_model_id=hub_model_id or model_name,
-            paper=getattr(self, "_paper", None),
-            method_hyperparameters=hyperparameters,
-            training=training_settings(args, getattr(state, "global_step", None)),
-            dataset_info=getattr(self, "dataset_info", None),
-            eval_results=eval_results,
-            tags=[*_as_list(getattr(self, "_tag_names", None)), *_as_list(tags)],
-            datasets=[*_as_list(dataset_name), *_as_list(dataset), *_as_list(dataset_tags)],
-            license=license,
-            language=language,
-            is_peft=_is_peft_model(model),
-        )
-        card.save(os.path.join(args.output_dir, "README.md"))
-        return card
-
-
-def _is_peft_model(model: Any) -> bool:
-    try:
-        from peft import PeftModel
-    except ImportError:  # pragma: no cover - peft is a dependency
-        return False
-    return isinstance(model, PeftModel)

@@ -13,7 +13,6 @@ position ``t`` predict the label at position ``t + 1``. All helpers shift intern
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 IGNORE_INDEX = -100
 
@@ -55,24 +54,6 @@ def attention_mask_for(input_ids: torch.Tensor, padding_mask: torch.Tensor, mask
     if masked_token_id is None:
         return padding_mask
     return padding_mask * (input_ids != masked_token_id).to(padding_mask.dtype)
-
-
-def shift_for_next_token(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Align ``logits[:, t]`` with ``labels[:, t + 1]``.
-
-    Parameters
-    ----------
-    logits : torch.Tensor
-        ``[batch, length, vocab]`` model outputs.
-    labels : torch.Tensor
-        ``[batch, length]`` labels with :data:`IGNORE_INDEX` on unscored positions.
-
-    Returns
-    -------
-    tuple of torch.Tensor
-        ``(logits[:, :-1], labels[:, 1:])``.
-    """
-    return logits[:, :-1, :], labels[:, 1:]
 
 
 def gather_log_probs(logits: torch.Tensor, targets: torch.Tensor, chunk_size: int = 8) -> torch.Tensor:
@@ -123,9 +104,9 @@ def token_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.T
     mask : torch.Tensor
         ``[batch, length - 1]`` boolean, true on scored positions.
     """
-    shifted_logits, shifted_labels = shift_for_next_token(logits, labels)
+    shifted_labels = labels[:, 1:]  # the logits at t predict the label at t + 1
     mask = shifted_labels != IGNORE_INDEX
-    log_probs = gather_log_probs(shifted_logits, shifted_labels)
+    log_probs = gather_log_probs(logits[:, :-1, :], shifted_labels)
     return log_probs.masked_fill(~mask, 0.0), mask
 
 
@@ -141,42 +122,3 @@ def sequence_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torc
     """
     log_probs, mask = token_log_probs(logits, labels)
     return log_probs.sum(-1), mask.sum(-1).to(log_probs.dtype)
-
-
-def mean_token_nll(sum_log_probs: torch.Tensor, num_tokens: torch.Tensor) -> torch.Tensor:
-    """Per-sequence mean token negative log-likelihood (OU's ``avg_loss``).
-
-    Sequences without scored tokens give ``nan`` rather than a silent zero.
-    """
-    return -sum_log_probs / num_tokens
-
-
-def batch_token_cross_entropy(log_probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean token cross-entropy of a batch: Σ over all scored tokens / number of scored tokens.
-
-    This is the reduction of ``transformers``' causal-LM loss (token-level mean over the batch),
-    used by the ``nll`` retain loss and the gradient-ascent forget loss.
-    """
-    return -(log_probs * mask).sum() / mask.sum().clamp(min=1)
-
-
-def full_log_softmax(logits: torch.Tensor) -> torch.Tensor:
-    """Float32 log-softmax over the vocabulary (used where whole distributions are needed)."""
-    return F.log_softmax(logits.float(), dim=-1)
-
-
-def forward_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Run a causal LM and return its logits (no cache, no loss computation)."""
-    outputs = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-    return outputs.logits
-
-
-def score_sequences(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor):
-    """Forward pass + per-token log-probs of the labelled tokens.
-
-    Returns ``(token_log_probs, mask, logits)``; the shared entry point of trainer and evaluator
-    scoring. Works with right or left padding as long as ``attention_mask`` is right.
-    """
-    logits = forward_logits(model, input_ids, attention_mask)
-    log_probs, mask = token_log_probs(logits, labels)
-    return log_probs, mask, logits

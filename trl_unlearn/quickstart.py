@@ -66,7 +66,7 @@ def measure(model, tokenizer, rows, max_new_tokens: int = 40, batch_size: int = 
     """Probability, ROUGE-L recall and key-fact rate of greedy answers on ``rows``."""
     from tqdm.auto import tqdm
 
-    from .evaluation.engine import generate_greedy
+    from .evaluation.generation import generate_greedy
     from .evaluation.metrics import rouge_scores
     from .quickstart_data import mentions_key_fact
 

@@ -1,8 +1,12 @@
 """Evaluation for the TOFU and MUSE unlearning benchmarks.
 
-- :mod:`trl_unlearn.evaluation.metrics`: pure metric functions (open-unlearning definitions).
+- :class:`TOFUEvaluator` / :class:`MUSEEvaluator` run a benchmark on a model (imported on first
+  use: they need torch and transformers), with :class:`EvalOptions`;
+- :mod:`trl_unlearn.evaluation.spec`: one declarative spec per benchmark (metrics, groups,
+  datasets, citation);
 - :mod:`trl_unlearn.evaluation.tofu` / :mod:`trl_unlearn.evaluation.muse`: log I/O and
-  ``summarize`` reproducing open-unlearning's ``TOFU_SUMMARY.json`` / ``MUSE_SUMMARY.json``.
+  ``summarize`` reproducing open-unlearning's ``TOFU_SUMMARY.json`` / ``MUSE_SUMMARY.json``;
+- :mod:`trl_unlearn.evaluation.metrics`: pure metric functions (open-unlearning definitions);
 - :func:`metric_module_path` / :func:`list_metric_modules`: bundled ``evaluate`` modules.
 
 Importing this package does not import torch or transformers.
@@ -10,4 +14,18 @@ Importing this package does not import torch or transformers.
 
 from trl_unlearn.evaluation.modules import list_metric_modules, metric_module_path
 
-__all__ = ["list_metric_modules", "metric_module_path"]
+__all__ = ["EvalOptions", "MUSEEvaluator", "TOFUEvaluator", "list_metric_modules", "metric_module_path"]
+
+_LAZY = {
+    "TOFUEvaluator": "trl_unlearn.evaluation.tofu_evaluator",
+    "MUSEEvaluator": "trl_unlearn.evaluation.muse_evaluator",
+    "EvalOptions": "trl_unlearn.evaluation.options",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,18 +4,19 @@
 :class:`~trl_unlearn.evaluation.muse_evaluator.MUSEEvaluator` differ in their data and in which
 metric reads which split; the plumbing around the engine is the same and lives here:
 
-- deduplicated, length-sorted, rank-sharded scoring (:meth:`BenchmarkEvaluator._score`) and
-  generation (:meth:`BenchmarkEvaluator._generate`);
-- the memorisation metrics and the membership-inference attacks, computed from one set of scores
-  (:meth:`BenchmarkEvaluator._memorization`, :meth:`BenchmarkEvaluator._mia`);
-- retain/retrain references given as a log, a results dict or a model
-  (:meth:`BenchmarkEvaluator._resolve_reference`), summaries and saving in OU's file layout.
+- the options (:class:`~trl_unlearn.evaluation.options.EvalOptions`) and the one ``reference``
+  argument (the retain / retrain model: a log, a results dict or a model);
+- :meth:`BenchmarkEvaluator.evaluate`: checks, per-example values (the subclass), then the
+  aggregate-only metrics by the benchmark's summary code, so that every aggregate has one
+  implementation;
+- the engine calls (:meth:`BenchmarkEvaluator._score`, :meth:`BenchmarkEvaluator._generate`), the
+  memorisation metrics and the membership-inference attacks, computed from one set of scores;
+- summaries and saving in OU's file layout.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import time
@@ -27,12 +28,16 @@ import numpy as np
 from ..checks import check_positive, check_vocabulary
 from ..ops import key_masked_token_id
 from . import metrics as M
-from .engine import SequenceScores, distributed_map, generate_greedy, gradient_norms, unique_in_order
+from .engine import SequenceScores, gradient_norms, score_examples
+from .generation import generate_greedy
+from .options import EvalOptions, take_reference
 from .prompts import EncodedExample, decode_target
+from .results import as_results, save_log
+from .spec import BenchmarkSpec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BenchmarkEvaluator", "index_values", "is_model_like", "mia_entry", "resolve_metrics", "eval_mode", "stopwatch"]
+__all__ = ["BenchmarkEvaluator", "index_values", "is_model_like", "mia_entry", "eval_mode", "stopwatch"]
 
 
 def index_values(values: Sequence[Any]) -> dict[str, Any]:
@@ -90,87 +95,136 @@ def stopwatch(timings: dict[str, float], key: str) -> Iterator[None]:
         timings[key] = timings.get(key, 0.0) + time.perf_counter() - start
 
 
-def resolve_metrics(
-    requested: Iterable[str],
-    *,
-    known: Sequence[str],
-    groups: Mapping[str, Sequence[str]],
-    dependencies: Mapping[str, Sequence[str]],
-    benchmark: str,
-) -> set[str]:
-    """Resolve metric and group names and add the metrics each one is computed from.
-
-    A single string is one name (``"forget"``, not its letters).
-
-    Raises
-    ------
-    ValueError
-        On an unknown name (the message lists the valid ones), or no name at all.
-    """
-    requested = [requested] if isinstance(requested, str) else list(requested)
-    if not requested:
-        raise ValueError(
-            f"`metrics` is empty, so the {benchmark} evaluation would compute nothing: pass metric or group names "
-            f"(e.g. {sorted(groups)[:3]}), or `metrics=None` for everything."
-        )
-    out: set[str] = set()
-    stack: list[str] = []
-    for name in requested:
-        if name in groups:
-            stack.extend(groups[name])
-        elif name in known:
-            stack.append(name)
-        else:
-            raise ValueError(f"unknown {benchmark} metric {name!r}; use metric names {list(known)} or groups {sorted(groups)}")
-    while stack:
-        name = stack.pop()
-        if name not in out:
-            out.add(name)
-            stack.extend(dependencies.get(name, ()))
-    return out
-
-
 class BenchmarkEvaluator:
     """Base of the benchmark evaluators (not used on its own).
 
-    Subclasses set the class attributes, the instance attributes listed below, and implement
-    :meth:`_scorer` and :meth:`_evaluate_reference_model`.
-
-    Instance attributes read here: ``batch_size``, ``generation_batch_size``, ``distributed``,
-    ``vocab_chunk_size``, ``mia_k``, ``gradnorm_p``, ``attention_mask_mode``, ``reference_model`` (MIA reference attack), the reference spec
-    named by ``reference_name``, ``_reference_results`` (cache) and ``last_timings``.
+    Subclasses set :attr:`spec`, :attr:`summarize_log` and :attr:`aggregate_values` (the
+    benchmark's pure functions of :mod:`~trl_unlearn.evaluation.tofu` /
+    :mod:`~trl_unlearn.evaluation.muse`), call :meth:`_init_options` in their constructor and
+    implement :meth:`metrics_to_compute`, :meth:`_evaluate` and :meth:`_evaluate_reference_model`.
+    Every :class:`~trl_unlearn.evaluation.options.EvalOptions` field reads as an attribute.
     """
 
-    #: Benchmark name (model cards, :class:`UnlearningEvalCallback`).
-    benchmark: ClassVar[str]
-    #: Module of this package with ``summarize``, ``save_results`` and ``save_summary``.
-    results_module: ClassVar[str]
-    #: Name of the constructor argument holding the forget-quality / privleak reference.
-    reference_name: ClassVar[str]
-    #: OU's per-example results file name.
-    results_file: ClassVar[str]
-    #: Constructor arguments that must be positive integers.
-    positive_arguments: ClassVar[tuple[str, ...]] = ("batch_size", "generation_batch_size", "vocab_chunk_size")
+    #: The benchmark (metric names, groups, datasets, file names).
+    spec: ClassVar[BenchmarkSpec]
+    #: Benchmark-specific defaults of the options left ``None`` (a value or a function of the options).
+    option_defaults: ClassVar[dict[str, Any]] = {}
+    #: Benchmark-specific constructor arguments that must be positive integers.
+    positive_arguments: ClassVar[tuple[str, ...]] = ()
 
-    # ---------------------------------------------------------------- argument checks
-    def _check_arguments(self) -> None:
-        """Reject constructor arguments that would compute something else than asked (end of ``__init__``)."""
+    #: ``summarize(results, reference, **kwargs)`` of the benchmark's open-unlearning logs.
+    summarize_log: ClassVar[Callable[..., dict[str, float]]]
+    #: ``aggregate_values(results, reference, names)``: the aggregate-only metrics, by the summary's code.
+    aggregate_values: ClassVar[Callable[..., dict[str, Any]]]
+
+    def _init_options(self, metrics, reference, reference_model, options, kwargs: dict[str, Any]) -> None:
+        """The shared part of the constructors: metrics, reference, options (keywords included)."""
+        owner = type(self).__name__
+        self.reference = take_reference(reference, kwargs, owner, stacklevel=4)
+        self.reference_model = reference_model
+        self.options = EvalOptions.resolve(options, kwargs, self.option_defaults, owner)
+        self.requested_metrics = None if metrics is None else self.spec.expand_metrics(metrics)
         for name in self.positive_arguments:
             check_positive(name, getattr(self, name))
-        check_positive("limit", self.limit, allow_none=True)
-        if not (isinstance(self.mia_k, (int, float)) and 0 < self.mia_k <= 1):
-            raise ValueError(f"`mia_k` is the fraction of tokens of the Min-k% attacks and must be in (0, 1], got {self.mia_k!r}.")
-        check_positive("gradnorm_p", self.gradnorm_p, integer=False)
+        #: Seconds spent per phase in the last :meth:`evaluate` call.
+        self.last_timings: dict[str, float] = {}
+        self._reference_results: dict[str, Any] | None = None
 
+    def __getattr__(self, name: str) -> Any:
+        # the options read as attributes (`evaluator.batch_size`); only called for missing attributes
+        if name in EvalOptions.field_names() and "options" in self.__dict__:
+            return getattr(self.__dict__["options"], name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def benchmark(self) -> str:
+        """Benchmark name (model cards, :class:`~trl_unlearn.evaluation.callback.UnlearningEvalCallback`)."""
+        return self.spec.name
+
+    # ---------------------------------------------------------------- the evaluation
+    def metrics_to_compute(self) -> set[str]:
+        """The metric keys :meth:`evaluate` will produce with the current data and models."""
+        raise NotImplementedError
+
+    def _evaluate(self, model, tokenizer, wanted: set[str], explicit: bool) -> dict[str, Any]:
+        """Per-example values of ``wanted`` (``explicit``: the metrics were asked for by name)."""
+        raise NotImplementedError
+
+    def evaluate(self, model, tokenizer, reference: Any = None, **legacy: Any) -> dict[str, Any]:
+        """Evaluate ``model`` on the benchmark.
+
+        Parameters
+        ----------
+        model : PreTrainedModel
+            The model under test (put in eval mode for the duration, then restored).
+        tokenizer : PreTrainedTokenizerBase
+            Its tokenizer.
+        reference : optional
+            Overrides the constructor's ``reference`` for this call (``retain_reference`` /
+            ``retrain_reference`` are deprecated aliases).
+
+        Returns
+        -------
+        dict
+            Per-example values and aggregates in OU's ``*_EVAL.json`` layout; accepted by the
+            benchmark's ``summarize`` and ``save_results``.
+        """
+        reference = take_reference(reference, legacy, f"{type(self).__name__}.evaluate")
+        _no_more(legacy, "evaluate")
+        self._check_inputs(model, tokenizer, reference)
+        wanted = self.metrics_to_compute()
+        with eval_mode(model):
+            results = self._evaluate(model, tokenizer, wanted, explicit=self.requested_metrics is not None)
+        values = self.aggregate_values(results, self.reference_results(tokenizer, reference), wanted)
+        results.update({name: {"agg_value": value} for name, value in values.items()})
+        return dict(sorted(results.items()))
+
+    def summarize(self, results: Any, reference: Any = None, **kwargs: Any) -> dict[str, float]:
+        """The benchmark's ``summarize`` with ``reference``, else the evaluator's own (a model
+        reference is used once :meth:`evaluate` has evaluated it)."""
+        reference = take_reference(reference, kwargs, f"{type(self).__name__}.summarize")
+        if reference is None:
+            reference = self._reference_results
+        if reference is None and self.reference is not None and not is_model_like(self.reference):
+            reference = self.reference
+        return type(self).summarize_log(results, reference, **kwargs)
+
+    def reference_results(self, tokenizer=None, reference: Any = None, **legacy: Any) -> dict[str, Any] | None:
+        """The reference as a results dict: an OU log / our results (path or dict) as read, a
+        model (or ``(model, tokenizer)``) evaluated; the constructor's reference is cached."""
+        override = take_reference(reference, legacy, f"{type(self).__name__}.reference_results")
+        _no_more(legacy, "reference_results")
+        spec = override if override is not None else self.reference
+        if spec is None:
+            return None
+        if override is None and self._reference_results is not None:
+            return self._reference_results
+        if is_model_like(spec):
+            ref_model, ref_tokenizer = spec if isinstance(spec, tuple) else (spec, tokenizer)
+            if ref_tokenizer is None:
+                raise ValueError("evaluating a reference model needs its tokenizer: pass (model, tokenizer)")
+            with eval_mode(ref_model):
+                result = self._evaluate_reference_model(ref_model, ref_tokenizer)
+        else:
+            result = as_results(spec, self.spec.eval_file, self.spec.reference_name)
+        if override is None:
+            self._reference_results = result
+        return result
+
+    def _evaluate_reference_model(self, model, tokenizer) -> dict[str, Any]:
+        """Evaluate a reference model for what the aggregates need from it."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- checks
     def _check_inputs(self, model, tokenizer, reference: Any = None) -> None:
         """Before any scoring: the models match the tokenizer, and a reference log loads and fits."""
         check_vocabulary(model, tokenizer, what="evaluated model")
         if self.reference_model is not None:
             check_vocabulary(model, other=self.reference_model, other_what="`reference_model`")
-        spec = reference if reference is not None else self._reference_spec
+        spec = reference if reference is not None else self.reference
         if is_model_like(spec):
             ref_model, ref_tokenizer = spec if isinstance(spec, tuple) else (spec, tokenizer)
-            check_vocabulary(ref_model, ref_tokenizer, what=f"{self.reference_name} model")
+            check_vocabulary(ref_model, ref_tokenizer, what="reference model")
         else:
             self.check_reference(reference)
 
@@ -183,10 +237,10 @@ class BenchmarkEvaluator:
         FileNotFoundError, ValueError
             No log at the path; a log of the other benchmark; a log that cannot be compared.
         """
-        spec = reference if reference is not None else self._reference_spec
+        spec = reference if reference is not None else self.reference
         if spec is None or is_model_like(spec):
             return
-        self._check_reference_fits(self._resolve_reference(None, reference))
+        self._check_reference_fits(self.reference_results(None, reference))
 
     def _check_reference_fits(self, reference: Mapping[str, Any]) -> None:
         """Benchmark-specific checks of a loaded reference log (none by default)."""
@@ -196,82 +250,40 @@ class BenchmarkEvaluator:
     def _pad_id(tokenizer) -> int:
         return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
-    def _scorer(self) -> tuple[Callable[..., list[SequenceScores]], dict[str, Any]]:
-        """The engine's scoring function for this benchmark and its benchmark-specific options."""
-        raise NotImplementedError
-
     def _masked_id(self, tokenizer) -> int | None:
         """The token id hidden as an attention key everywhere (``attention_mask_mode``)."""
         return key_masked_token_id(tokenizer, self.attention_mask_mode)
 
-    def _score_shard(
-        self, model, examples: list[EncodedExample], vocab_stats: list[bool], pad_id: int, masked_id: int | None
-    ) -> list[SequenceScores]:
-        """Score one rank's share of distinct examples."""
-        score, options = self._scorer()
-        return score(
+    def _score(self, model, tokenizer, examples: Sequence[EncodedExample], vocab: Sequence[bool]) -> list[SequenceScores]:
+        """Scores of ``examples`` in order (see :func:`~trl_unlearn.evaluation.engine.score_examples`)."""
+        return score_examples(
             model,
             examples,
             batch_size=self.batch_size,
-            pad_token_id=pad_id,
-            vocab_stats=vocab_stats,
+            pad_token_id=self._pad_id(tokenizer),
+            vocab_stats=list(vocab),
             vocab_chunk_size=self.vocab_chunk_size,
-            masked_token_id=masked_id,
-            **options,
+            position_chunk_size=self.position_chunk_size,
+            share_prompts=self.share_prompts,
+            masked_token_id=self._masked_id(tokenizer),
+            distributed=self.distributed,
+            progress=self.progress,
         )
 
-    def _score(self, model, tokenizer, examples: Sequence[EncodedExample], vocab: Sequence[bool]) -> list[SequenceScores]:
-        """Scores of ``examples`` in order, each distinct example computed once, with Min-k%++
-        vocabulary statistics where any of its copies asks for them."""
-        if not examples:
-            return []
-        first, slot = unique_in_order([e.key for e in examples])
-        unique = [examples[i] for i in first]
-        unique_vocab = [False] * len(unique)
-        for i, s in enumerate(slot):
-            unique_vocab[s] = unique_vocab[s] or vocab[i]
-        order = sorted(range(len(unique)), key=lambda i: -len(unique[i].input_ids))  # similar work per shard
-        pad_id, masked_id = self._pad_id(tokenizer), self._masked_id(tokenizer)
-
-        def run(indices: list[int]) -> list[SequenceScores]:
-            return self._score_shard(
-                model, [unique[i] for i in indices], [unique_vocab[i] for i in indices], pad_id, masked_id
-            )
-
-        by_unique: list[SequenceScores | None] = [None] * len(unique)
-        for i, s in zip(order, distributed_map(run, order, self.distributed)):
-            by_unique[i] = s
-        return [by_unique[s] for s in slot]
-
-    def _generate(
-        self,
-        model,
-        tokenizer,
-        prompts: Sequence[tuple[int, ...]],
-        *,
-        max_new_tokens: int,
-        stop_strings: Sequence[str] = (),
-        compact: bool = True,
-    ):
-        """Greedy generations for ``prompts`` in order, each distinct prompt generated once."""
-        if not prompts:
-            return []
-        unique = sorted(dict.fromkeys(prompts), key=len, reverse=True)
-
-        def run(chunk):
-            return generate_greedy(
-                model,
-                tokenizer,
-                chunk,
-                max_new_tokens=max_new_tokens,
-                stop_strings=stop_strings,
-                batch_size=self.generation_batch_size,
-                compact=compact,
-                masked_token_id=self._masked_id(tokenizer),
-            )
-
-        gens = dict(zip(unique, distributed_map(run, unique, self.distributed)))
-        return [gens[p] for p in prompts]
+    def _generate(self, model, tokenizer, prompts, *, max_new_tokens: int, stop_strings: Sequence[str] = ()):
+        """Greedy generations for ``prompts`` in order (see :func:`~trl_unlearn.evaluation.generation.generate_greedy`)."""
+        return generate_greedy(
+            model,
+            tokenizer,
+            prompts,
+            max_new_tokens=max_new_tokens,
+            stop_strings=stop_strings,
+            batch_size=self.generation_batch_size,
+            compact=self.compact_generation,
+            masked_token_id=self._masked_id(tokenizer),
+            distributed=self.distributed,
+            progress=self.progress,
+        )
 
     # ------------------------------------------------------------ shared metrics
     @staticmethod
@@ -337,73 +349,31 @@ class BenchmarkEvaluator:
                 }
         if "mia_gradnorm" in wanted:
             with stopwatch(timings, "gradnorm"):
-                unique = list({e.key: e for e in all_examples}.values())
-                chunk = getattr(self, "position_chunk_size", 512)
-
-                masked_id = self._masked_id(tokenizer)
-
-                def run(xs):
-                    return gradient_norms(
-                        model, xs, p=self.gradnorm_p, position_chunk_size=chunk, masked_token_id=masked_id
-                    )
-
-                norms = distributed_map(run, unique, self.distributed)
-                by_key = {e.key: n for e, n in zip(unique, norms)}
-                per_attack["mia_gradnorm"] = {side: [by_key[e.key] for e in examples] for side, examples in sides.items()}
+                norms = gradient_norms(
+                    model,
+                    all_examples,
+                    p=self.gradnorm_p,
+                    position_chunk_size=self.position_chunk_size or 512,
+                    masked_token_id=self._masked_id(tokenizer),
+                    distributed=self.distributed,
+                    progress=self.progress,
+                )
+                per_attack["mia_gradnorm"] = {
+                    "forget": norms[: len(sides["forget"])], "holdout": norms[len(sides["forget"]) :]
+                }
         for name, side_scores in per_attack.items():
             results[name] = mia_entry(side_scores["forget"], side_scores["holdout"])
-
-    # ------------------------------------------------------------- references and files
-    @classmethod
-    def _results_functions(cls):
-        return importlib.import_module(f"{__package__}.{cls.results_module}")
-
-    @property
-    def _reference_spec(self) -> Any:
-        return getattr(self, self.reference_name)
-
-    def _evaluate_reference_model(self, model, tokenizer) -> dict[str, Any]:
-        """Evaluate a reference model for what the summary needs from it."""
-        raise NotImplementedError
-
-    def _resolve_reference(self, tokenizer, override: Any = None) -> dict[str, Any] | None:
-        """The reference as a results dict: an OU log / our results (path or dict) as read, a
-        model (or ``(model, tokenizer)``) evaluated; the constructor's reference is cached."""
-        from .results import as_results
-
-        spec = override if override is not None else self._reference_spec
-        if spec is None:
-            return None
-        if override is None and self._reference_results is not None:
-            return self._reference_results
-        if is_model_like(spec):
-            ref_model, ref_tokenizer = spec if isinstance(spec, tuple) else (spec, tokenizer)
-            if ref_tokenizer is None:
-                raise ValueError(f"evaluating a {self.reference_name} model needs its tokenizer: pass (model, tokenizer)")
-            with eval_mode(ref_model):
-                reference = self._evaluate_reference_model(ref_model, ref_tokenizer)
-        else:
-            reference = as_results(spec, self.results_file, self.reference_name)
-        if override is None:
-            self._reference_results = reference
-        return reference
-
-    def _summarize(self, results: Any, reference: Any = None, **kwargs) -> dict[str, float]:
-        """The benchmark's ``summarize`` with ``reference``, else the evaluator's own (a model
-        reference is used once :meth:`evaluate` has evaluated it)."""
-        if reference is None:
-            reference = self._reference_results
-        if reference is None and self._reference_spec is not None and not is_model_like(self._reference_spec):
-            reference = self._reference_spec
-        return self._results_functions().summarize(results, reference, **kwargs)
 
     @classmethod
     def save(cls, results: Mapping[str, Any], folder: str | os.PathLike, summary: Mapping[str, float] | None = None) -> None:
         """Write OU's per-example file (``TOFU_EVAL.json`` / ``MUSE_EVAL.json``) to ``folder``,
         and the summary file (``*_SUMMARY.json``) when ``summary`` is given."""
-        functions = cls._results_functions()
         os.makedirs(folder, exist_ok=True)
-        functions.save_results(results, folder)
+        save_log(results, folder, cls.spec.eval_file)
         if summary is not None:
-            functions.save_summary(summary, folder)
+            save_log(summary, folder, cls.spec.summary_file)
 
+
+def _no_more(kwargs: Mapping[str, Any], where: str) -> None:
+    if kwargs:
+        raise TypeError(f"{where}() got unexpected keyword arguments {sorted(kwargs)}")

@@ -4,7 +4,7 @@ Runs an evaluator (e.g. :class:`~trl_unlearn.evaluation.tofu_evaluator.TOFUEvalu
 trainer's model every ``eval_steps`` optimizer steps and/or at the end of each epoch, and logs the
 summary through the trainer, like TRL's own evaluation callbacks::
 
-    evaluator = TOFUEvaluator("forget10", retain_reference="retain90/TOFU_EVAL.json")
+    evaluator = TOFUEvaluator("forget10", reference="retain90/TOFU_EVAL.json")
     trainer = NPOTrainer(...)
     trainer.add_callback(UnlearningEvalCallback(evaluator, eval_steps=50, trainer=trainer))
     trainer.train()      # logs eval_tofu_forget_quality, eval_tofu_model_utility, ...
@@ -23,6 +23,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from .options import take_reference
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,21 +40,34 @@ def _unwrap(model):
         model = inner
 
 
+def evaluation_record(evaluator, summary: dict[str, float]) -> dict[str, Any]:
+    """The record of one evaluation that ``trainer.eval_results`` keeps and the model card shows:
+    ``{"benchmark", "dataset_id", "dataset_config", "summary"}``."""
+    return {
+        "benchmark": getattr(evaluator, "benchmark", "TOFU"),
+        "dataset_id": getattr(evaluator, "dataset_id", "locuslab/TOFU"),
+        "dataset_config": getattr(evaluator, "forget_split", None),
+        "summary": dict(summary),
+    }
+
+
 class UnlearningEvalCallback(TrainerCallback):
     """Evaluate a benchmark periodically during training and log its summary.
 
     Parameters
     ----------
     evaluator : TOFUEvaluator or compatible
-        Needs ``evaluate(model, tokenizer, retain_reference=...)`` and ``summarize(results,
-        retain_reference)``; ``forget_split`` and ``benchmark`` attributes are used if present.
+        Needs ``evaluate(model, tokenizer, reference)``, ``summarize(results, reference)`` and
+        ``reference_results(tokenizer, reference)``; ``forget_split``, ``benchmark`` and
+        ``dataset_id`` attributes are used if present.
     eval_steps : int, optional
         Evaluate every ``eval_steps`` optimizer steps.
     on_epoch_end : bool
         Evaluate at the end of every epoch (skipped if that step was just evaluated).
-    retain_reference : optional
-        Retain reference for forget quality / privleak (path, results dict, or model); a model is
-        evaluated once and its results reused. Defaults to the evaluator's own.
+    reference : optional
+        The retain (TOFU) / retrain (MUSE) reference for forget quality / privleak (path, results
+        dict, or model); a model is evaluated once and its results reused. Defaults to the
+        evaluator's own. ``retain_reference=`` is a deprecated alias.
     trainer : transformers.Trainer, optional
         Log through ``trainer.log`` and record summaries in ``trainer.eval_results`` (if the
         trainer has such a list).
@@ -80,14 +95,18 @@ class UnlearningEvalCallback(TrainerCallback):
         evaluator,
         eval_steps: int | None = None,
         on_epoch_end: bool = True,
-        retain_reference: Any = None,
+        reference: Any = None,
         *,
         trainer=None,
         tokenizer=None,
         eval_on_start: bool = False,
         metric_key_prefix: str | None = None,
         save_dir: str | os.PathLike | None = None,
+        **legacy: Any,
     ):
+        reference = take_reference(reference, legacy, "UnlearningEvalCallback")
+        if legacy:
+            raise TypeError(f"UnlearningEvalCallback() got unexpected keyword arguments {sorted(legacy)}")
         if eval_steps is not None and eval_steps < 1:
             raise ValueError(f"eval_steps must be a positive number of steps or None, got {eval_steps}")
         if eval_steps is None and not on_epoch_end and not eval_on_start:
@@ -96,7 +115,7 @@ class UnlearningEvalCallback(TrainerCallback):
         self.eval_steps = eval_steps
         self.evaluate_on_epoch_end = on_epoch_end
         self.eval_on_start = eval_on_start
-        self.retain_reference = retain_reference
+        self.reference = reference
         self.trainer = trainer
         self.tokenizer = tokenizer
         if metric_key_prefix is None:
@@ -135,22 +154,32 @@ class UnlearningEvalCallback(TrainerCallback):
         return getattr(tokenizer, "tokenizer", tokenizer)  # a processor wraps the tokenizer
 
     def _reference_for(self, tokenizer):
-        if self.retain_reference is None:
+        if self.reference is None:
             return None
         if self._reference is None:
-            self._reference = self.evaluator.reference_results(tokenizer, self.retain_reference)
+            self._reference = self.evaluator.reference_results(tokenizer, self.reference)
         return self._reference
 
-    def evaluate(self, model, tokenizer) -> tuple[dict[str, Any], dict[str, float]]:
-        """Run the evaluator on ``model`` (eval mode, train mode restored); return results and summary."""
+    def evaluate(self, model, tokenizer, progress: bool | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+        """Run the evaluator on ``model`` (eval mode, train mode restored); return results and summary.
+
+        ``progress=False`` silences the evaluator's progress bars for this call (the callback
+        passes ``not args.disable_tqdm``: no bars when the trainer shows none).
+        """
         model = _unwrap(model)
         was_training = model.training
+        options = getattr(self.evaluator, "options", None)
+        saved = getattr(options, "progress", None)
         model.eval()
         try:
+            if options is not None and progress is not None:
+                options.progress = progress and saved
             reference = self._reference_for(tokenizer)
-            results = self.evaluator.evaluate(model, tokenizer, retain_reference=reference)
+            results = self.evaluator.evaluate(model, tokenizer, reference)
         finally:
             model.train(was_training)
+            if options is not None:
+                options.progress = saved
         summary = self.evaluator.summarize(results, reference)
         return results, summary
 
@@ -161,7 +190,7 @@ class UnlearningEvalCallback(TrainerCallback):
         model = kwargs.get("model") or (self.trainer.model if self.trainer is not None else None)
         if model is None:
             raise ValueError("UnlearningEvalCallback got no model from the trainer")
-        results, summary = self.evaluate(model, self._tokenizer(kwargs))
+        results, summary = self.evaluate(model, self._tokenizer(kwargs), progress=not getattr(args, "disable_tqdm", False))
         self.latest_results = results
         self.history.append({"step": state.global_step, "epoch": state.epoch, "summary": summary})
         logs = {f"{self.metric_key_prefix}_{k}": float(v) for k, v in summary.items() if v is not None}
@@ -199,14 +228,7 @@ class UnlearningEvalCallback(TrainerCallback):
     def _record_eval_results(self, summary: dict[str, float]) -> None:
         eval_results = getattr(self.trainer, "eval_results", None) if self.trainer is not None else None
         if isinstance(eval_results, list):
-            eval_results.append(
-                {
-                    "benchmark": getattr(self.evaluator, "benchmark", "TOFU"),
-                    "dataset_id": getattr(self.evaluator, "dataset_id", "locuslab/TOFU"),
-                    "dataset_config": getattr(self.evaluator, "forget_split", None),
-                    "summary": dict(summary),
-                }
-            )
+            eval_results.append(evaluation_record(self.evaluator, summary))
 
     def _save(self, results, summary, step: int) -> None:
         folder = os.path.join(os.fspath(self.save_dir), f"step-{step}")

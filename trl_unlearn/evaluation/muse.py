@@ -17,10 +17,11 @@ the benchmark on a model and produces such logs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from trl_unlearn.evaluation import metrics as M
+from trl_unlearn.evaluation.spec import MUSE
 from trl_unlearn.evaluation.results import (
     PathLike,
     as_results,
@@ -40,13 +41,14 @@ __all__ = [
     "save_results",
     "save_summary",
     "summarize",
+    "aggregate_values",
 ]
 
-EVAL_FILENAME = "MUSE_EVAL.json"
-SUMMARY_FILENAME = "MUSE_SUMMARY.json"
+EVAL_FILENAME = MUSE.eval_file
+SUMMARY_FILENAME = MUSE.summary_file
 
 #: MUSE's generation metrics; each summarised as the mean per-example ROUGE-L F1.
-ROUGE_METRICS = ("forget_knowmem_ROUGE", "forget_verbmem_ROUGE", "retain_knowmem_ROUGE")
+ROUGE_METRICS = MUSE.groups["rouge"]
 
 
 def load_open_unlearning_log(path: PathLike) -> dict[str, Any]:
@@ -62,6 +64,17 @@ def save_results(results: Mapping[str, Any], path: PathLike) -> Any:
 def save_summary(summary: Mapping[str, float], path: PathLike) -> Any:
     """Write a :func:`summarize` output (a file, or a directory -> ``MUSE_SUMMARY.json``)."""
     return save_log(summary, path, SUMMARY_FILENAME)
+
+
+def aggregate_values(
+    results: Mapping[str, Any], retrain_reference: Any = None, names: Iterable[str] | None = None
+) -> dict[str, float]:
+    """MUSE's aggregate-only metric, ``privleak``, when ``mia_min_k`` is in ``results`` (and in
+    ``names`` when given), by the code of :func:`summarize`."""
+    if "mia_min_k" not in results or (names is not None and "privleak" not in names):
+        return {}
+    reference = None if retrain_reference is None else as_results(retrain_reference, EVAL_FILENAME, "retrain_reference")
+    return {"privleak": privacy_summary(results, reference, "retrain_reference")["privleak"]}
 
 
 def summarize(results: Any, retrain_reference: Any = None) -> dict[str, float]:
@@ -115,7 +128,7 @@ def summarize(results: Any, retrain_reference: Any = None) -> dict[str, float]:
 
 
 def __getattr__(name: str):
-    # Lazy: the evaluator imports torch/transformers and this module; avoid a cycle.
+    # `muse.MUSEEvaluator`, resolved on first use: the evaluator imports this module, not the reverse.
     if name == "MUSEEvaluator":
         from trl_unlearn.evaluation.muse_evaluator import MUSEEvaluator
 

@@ -32,7 +32,7 @@ the sequence is ``BOS + text[:max_length]`` with every text token labelled. Per-
 (Min-k%, Min-k%++, exact memorisation, extraction strength, gradnorm) drop the last labelled
 position, as OU's ``tokenwise_logprobs`` does for the longest row of a right-padded batch (OU keeps
 it for shorter rows, which makes its values depend on the batch; here they never do). Long texts
-are scored by :func:`~trl_unlearn.evaluation.engine.score_examples_chunked`, which never holds a
+are scored by :func:`~trl_unlearn.evaluation.engine.score_examples` with ``position_chunk_size``, which never holds a
 ``[batch, length, vocab]`` logits tensor.
 """
 
@@ -43,42 +43,27 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..ops import IGNORE_INDEX, check_attention_mask_mode
+from ..ops import IGNORE_INDEX
 from . import metrics as M
-from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics, stopwatch
-from .engine import score_examples_chunked
+from . import muse
+from .base import BenchmarkEvaluator, index_values, stopwatch
 from .muse_data import MUSE_COLUMNS, check_corpus, load_muse_rows, muse_dataset_id
+from .options import EvalOptions
 from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, encode_example
+from .spec import MUSE
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "MUSEEvaluator",
-    "ALL_METRICS",
-    "METRIC_GROUPS",
     "KNOWMEM_STOP_STRINGS",
-    "expand_metrics",
     "encode_completion",
     "encode_knowmem",
     "completion_ground_truth",
 ]
 
-ROUGE_METRICS = ("forget_verbmem_ROUGE", "forget_knowmem_ROUGE", "retain_knowmem_ROUGE")
-MEMORIZATION_METRICS = ("exact_memorization", "extraction_strength")
-MIA_METRICS = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus", "mia_gradnorm", "mia_reference")
-AGGREGATE_METRICS = ("privleak",)
-ALL_METRICS = ROUGE_METRICS + MEMORIZATION_METRICS + MIA_METRICS + AGGREGATE_METRICS
-
-#: Group names accepted in ``metrics=`` besides single metric names.
-METRIC_GROUPS = {
-    "verbmem": ("forget_verbmem_ROUGE",),
-    "knowmem": ("forget_knowmem_ROUGE", "retain_knowmem_ROUGE"),
-    "rouge": ROUGE_METRICS,
-    "memorization": MEMORIZATION_METRICS,
-    "mia": MIA_METRICS,
-}
-
-_DEPENDENCIES = {"privleak": ("mia_min_k",)}
+_MEMORIZATION = MUSE.groups["memorization"]
+_MIA = MUSE.groups["mia"]
 
 #: Where OU cuts MUSE knowledge-memorisation generations.
 KNOWMEM_STOP_STRINGS = ("\n\n", "\nQuestion", "Question:")
@@ -94,17 +79,6 @@ _SOURCES = {
     "privleak_holdout": ("privleak", "holdout"),
 }
 _KNOWMEM = {"forget_knowmem_ROUGE": ("forget_qa", "forget_qa_icl"), "retain_knowmem_ROUGE": ("retain_qa", "retain_qa_icl")}
-
-
-def expand_metrics(requested: Iterable[str]) -> set[str]:
-    """Resolve MUSE metric/group names and add the metrics each one is computed from.
-
-    Raises
-    ------
-    ValueError
-        On an unknown name (the message lists the valid ones).
-    """
-    return resolve_metrics(requested, known=ALL_METRICS, groups=METRIC_GROUPS, dependencies=_DEPENDENCIES, benchmark="MUSE")
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,17 +165,14 @@ class MUSEEvaluator(BenchmarkEvaluator):
         OU metric names or groups (``"verbmem"``, ``"knowmem"``, ``"rouge"``, ``"memorization"``,
         ``"mia"``); their inputs are added automatically. Default: everything OU's MUSE eval
         reports (``mia_reference`` only with ``reference_model``).
-    retrain_reference : path, dict, model or (model, tokenizer), optional
+    reference : path, dict, model or (model, tokenizer), optional
         The retrain model (trained on the retain data only) for ``privleak``: an OU
         ``MUSE_EVAL.json`` (or its folder), a results dict of ours, or the model itself
         (evaluated once on ``mia_min_k``, cached). Without it ``privleak`` uses an AUC of 0.5.
+        ``retrain_reference=`` is a deprecated alias.
     reference_model : PreTrainedModel, optional
         Model for ``mia_reference`` (OU: the retrain model); scored with the evaluated
         model's tokenizer.
-    batch_size : int
-        Sequences per scoring pass (2048-token texts: keep it small).
-    generation_batch_size : int, optional
-        Prompts per ``generate`` call (default ``batch_size``).
     verbmem_max_new_tokens, knowmem_max_new_tokens : int
         Generation budgets (OU: 128 and 32).
     knowmem_stop_strings : sequence of str
@@ -209,39 +180,30 @@ class MUSEEvaluator(BenchmarkEvaluator):
         ``"Question:"``).
     max_length : int
         Tokens kept after the prefix (privleak texts, verbmem ``gt``; OU: 2048).
-    mia_k : float
-        Fraction of tokens of Min-k% / Min-k%++ (OU: 0.4).
-    gradnorm_p : float
-        Norm of the gradnorm attack (OU: 2).
-    limit : int, optional
-        Use only the first ``limit`` rows of every evaluated split (in-context pairs are kept).
-    distributed : {"shard", "main"}
-        Under ``torch.distributed``: split the work across ranks, or compute on rank 0 and
-        broadcast. Every rank must call :meth:`evaluate`.
-    vocab_chunk_size : int
-        Positions per chunk of the Min-k%++ vocabulary statistics.
-    position_chunk_size : int
-        Positions whose logits exist at once while scoring.
-    attention_mask_mode : {"open_unlearning", "padding"}
-        ``"open_unlearning"`` (default): every pad-id token (the EOS when the tokenizer has no
-        pad token) is hidden as an attention key, as in open-unlearning's collator, so numbers
-        match OU's logs. ``"padding"`` hides only the padding (not comparable with OU's logs).
+    options : EvalOptions, optional
+        How the evaluation runs (batch sizes, ``limit``, ``distributed``, chunk sizes,
+        ``attention_mask_mode``, ``mia_k``, ``gradnorm_p``, ``progress``, ...); every field is
+        also accepted as a keyword argument (``batch_size=4``). MUSE defaults: ``batch_size`` 8,
+        ``generation_batch_size`` ``batch_size``, ``position_chunk_size`` 512 (2048-token texts),
+        ``share_prompts`` off. ``limit`` keeps the in-context pairs.
 
     Examples
     --------
-    >>> evaluator = MUSEEvaluator("news", retrain_reference="MUSE-News_retrain/MUSE_EVAL.json")  # doctest: +SKIP
+    >>> evaluator = MUSEEvaluator("news", reference="MUSE-News_retrain/MUSE_EVAL.json")  # doctest: +SKIP
     >>> results = evaluator.evaluate(model, tokenizer)                                          # doctest: +SKIP
     >>> evaluator.summarize(results)["privleak"]                                                # doctest: +SKIP
     """
 
-    #: Benchmark name, used by model cards and :class:`UnlearningEvalCallback`.
-    benchmark = "MUSE"
-    results_module = "muse"
-    reference_name = "retrain_reference"
-    results_file = "MUSE_EVAL.json"
-    positive_arguments = BenchmarkEvaluator.positive_arguments + (
-        "verbmem_max_new_tokens", "knowmem_max_new_tokens", "max_length", "position_chunk_size",
-    )
+    spec = MUSE
+    summarize_log = staticmethod(muse.summarize)
+    aggregate_values = staticmethod(muse.aggregate_values)
+    option_defaults = {
+        "batch_size": 8,
+        "generation_batch_size": lambda o: o.batch_size,
+        "position_chunk_size": 512,
+        "share_prompts": False,
+    }
+    positive_arguments = ("verbmem_max_new_tokens", "knowmem_max_new_tokens", "max_length")
 
     def __init__(
         self,
@@ -251,51 +213,27 @@ class MUSEEvaluator(BenchmarkEvaluator):
         revision: str | None = None,
         prompt_format: PromptFormat | None = None,
         metrics: Iterable[str] | None = None,
-        retrain_reference: Any = None,
+        reference: Any = None,
         reference_model: Any = None,
-        batch_size: int = 8,
-        generation_batch_size: int | None = None,
         verbmem_max_new_tokens: int = 128,
         knowmem_max_new_tokens: int = 32,
         knowmem_stop_strings: Sequence[str] = KNOWMEM_STOP_STRINGS,
         max_length: int = 2048,
-        mia_k: float = 0.4,
-        gradnorm_p: float = 2.0,
-        limit: int | None = None,
-        distributed: str = "shard",
-        vocab_chunk_size: int = 512,
-        position_chunk_size: int = 512,
-           attention_mask_mode: str = "open_unlearning",
+        options: EvalOptions | None = None,
+        **kwargs: Any,
     ):
         self.corpus = check_corpus(corpus)
         self.data_dir = data_dir
         self.revision = revision
         self.prompt_format = prompt_format or PromptFormat.question_answer()
-        self.requested_metrics = None if metrics is None else expand_metrics(metrics)
-        self.retrain_reference = retrain_reference
-        self.reference_model = reference_model
-        self.batch_size = batch_size
-        self.generation_batch_size = generation_batch_size or batch_size
         self.verbmem_max_new_tokens = verbmem_max_new_tokens
         self.knowmem_max_new_tokens = knowmem_max_new_tokens
         self.knowmem_stop_strings = tuple(knowmem_stop_strings)
         self.max_length = max_length
-        self.mia_k = mia_k
-        self.gradnorm_p = gradnorm_p
-        self.limit = limit
-        if distributed not in ("shard", "main"):
-            raise ValueError(f"distributed must be 'shard' or 'main', got {distributed!r}")
-        self.distributed = distributed
-        self.vocab_chunk_size = vocab_chunk_size
-        self.position_chunk_size = position_chunk_size
-        self.attention_mask_mode = check_attention_mask_mode(attention_mask_mode)
-        #: Seconds spent per phase in the last :meth:`evaluate` call.
-        self.last_timings: dict[str, float] = {}
+        self._init_options(metrics, reference, reference_model, options, kwargs)
         self._rows: dict[str, list[dict[str, Any]]] = {}
         self._encoded: dict[tuple[int, str], list[EncodedExample]] = {}
         self._tokenizers: dict[int, Any] = {}
-        self._reference_results: dict[str, Any] | None = None
-        self._check_arguments()
 
     @property
     def dataset_id(self) -> str:
@@ -337,7 +275,7 @@ class MUSEEvaluator(BenchmarkEvaluator):
     def metrics_to_compute(self) -> set[str]:
         """The metric keys :meth:`evaluate` will produce with the current options."""
         if self.requested_metrics is None:
-            wanted = set(ALL_METRICS)
+            wanted = set(MUSE.metrics)
             if self.reference_model is None:
                 wanted.discard("mia_reference")
             return wanted
@@ -347,49 +285,6 @@ class MUSEEvaluator(BenchmarkEvaluator):
         return wanted
 
     # -------------------------------------------------------------- evaluate
-    def evaluate(self, model, tokenizer, *, retrain_reference: Any = None, retain_reference: Any = None) -> dict[str, Any]:
-        """Evaluate ``model`` on MUSE.
-
-        Parameters
-        ----------
-        model : PreTrainedModel
-            The model under test (put in eval mode for the duration, then restored).
-        tokenizer : PreTrainedTokenizerBase
-            Its tokenizer.
-        retrain_reference : optional
-            Overrides the constructor's ``retrain_reference`` for this call (``retain_reference``
-            is accepted as an alias, the name TOFU and :class:`UnlearningEvalCallback` use).
-
-        Returns
-        -------
-        dict
-            Per-example values and aggregates in OU's ``MUSE_EVAL.json`` layout; accepted by
-            :func:`trl_unlearn.evaluation.muse.summarize` and
-            :func:`~trl_unlearn.evaluation.muse.save_results`.
-        """
-        override = retrain_reference if retrain_reference is not None else retain_reference
-        self._check_inputs(model, tokenizer, override)
-        wanted = self.metrics_to_compute()
-        with eval_mode(model):
-            results = self._evaluate(model, tokenizer, wanted, explicit=self.requested_metrics is not None)
-        if "privleak" in wanted and "mia_min_k" in results:
-            from .results import reference_min_k_auc
-
-            reference = self.reference_results(tokenizer, override)
-            results["privleak"] = {
-                "agg_value": M.privleak(results["mia_min_k"]["auc"], reference_min_k_auc(reference, "retrain_reference"))
-            }
-        return dict(sorted(results.items()))
-
-    def summarize(self, results: Any, retrain_reference: Any = None, **kwargs) -> dict[str, float]:
-        """:func:`trl_unlearn.evaluation.muse.summarize` with this evaluator's retrain reference."""
-        alias = kwargs.pop("retain_reference", None)
-        return self._summarize(results, retrain_reference if retrain_reference is not None else alias, **kwargs)
-
-    def reference_results(self, tokenizer=None, retrain_reference: Any = None) -> dict[str, Any] | None:
-        """The retrain reference as a results dict (a reference model is evaluated once and cached)."""
-        return self._resolve_reference(tokenizer, retrain_reference)
-
     def _evaluate_reference_model(self, model, tokenizer) -> dict[str, Any]:
         return self._evaluate(model, tokenizer, {"mia_min_k"}, explicit=True)
 
@@ -397,8 +292,8 @@ class MUSEEvaluator(BenchmarkEvaluator):
     def _evaluate(self, model, tokenizer, wanted: set[str], explicit: bool) -> dict[str, Any]:
         timings: dict[str, float] = {}
         with stopwatch(timings, "encode"):
-            mia_wanted = self._available_mia(model, [m for m in MIA_METRICS if m in wanted], explicit)
-            memorization = [m for m in MEMORIZATION_METRICS if m in wanted]
+            mia_wanted = self._available_mia(model, [m for m in _MIA if m in wanted], explicit)
+            memorization = [m for m in _MEMORIZATION if m in wanted]
             verbmem = self.examples(tokenizer, "verbmem") if memorization or "forget_verbmem_ROUGE" in wanted else []
             privleak = (
                 {side: self.examples(tokenizer, f"privleak_{side}") for side in ("forget", "holdout")} if mia_wanted else {}
@@ -451,8 +346,6 @@ class MUSEEvaluator(BenchmarkEvaluator):
         self.last_timings = timings
         return dict(sorted(results.items()))
 
-    def _scorer(self):
-        return score_examples_chunked, {"position_chunk_size": self.position_chunk_size}
 
 
 def _rouge_entry(tokenizer, examples: Sequence[EncodedExample], truths: Sequence[str], generations) -> dict[str, Any]:

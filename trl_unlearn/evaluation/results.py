@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from trl_unlearn.evaluation.metrics import mia_auc, privleak
+from trl_unlearn.evaluation.spec import BENCHMARKS
 
 __all__ = [
     "check_benchmark",
@@ -51,14 +52,6 @@ def _resolve(path: PathLike, filename: str) -> Path:
     return path / filename if path.is_dir() else path
 
 
-# Metric keys only one benchmark writes (the MIA and memorisation keys are shared).
-_BENCHMARK_KEYS = {
-    "TOFU": ("forget_Q_A_", "retain_Q_A_", "ra_Q_A_", "wf_Q_A_", "forget_truth_ratio", "retain_Truth_Ratio",
-             "ra_Truth_Ratio", "wf_Truth_Ratio", "forget_quality", "model_utility"),
-    "MUSE": ("forget_verbmem_ROUGE", "forget_knowmem_ROUGE", "retain_knowmem_ROUGE"),
-}
-
-
 def check_benchmark(results: Mapping[str, Any], filename: str, what: str = "results") -> None:
     """Refuse a log of the other benchmark (``filename`` ``"TOFU_EVAL.json"`` expects TOFU keys).
 
@@ -68,10 +61,10 @@ def check_benchmark(results: Mapping[str, Any], filename: str, what: str = "resu
         When ``results`` holds keys only the other benchmark writes.
     """
     benchmark = filename.split("_")[0].upper()
-    if benchmark not in _BENCHMARK_KEYS:
+    if benchmark not in BENCHMARKS:
         return
-    for other, keys in _BENCHMARK_KEYS.items():
-        foreign = sorted(k for k in results if other != benchmark and str(k).startswith(keys))
+    for other, spec in BENCHMARKS.items():
+        foreign = sorted(k for k in results if other != benchmark and str(k).startswith(spec.exclusive_prefixes))
         if foreign:
             raise ValueError(
                 f"{what} is a {other} log (it has {', '.join(foreign[:3])}), not a {benchmark} one. Summarize it with "

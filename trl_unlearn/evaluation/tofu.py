@@ -20,12 +20,13 @@ Log keys read (per-example fields in brackets)
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from trl_unlearn.evaluation import metrics as M
+from trl_unlearn.evaluation.spec import TOFU, TOFU_MODEL_UTILITY_COMPONENTS
 from trl_unlearn.evaluation.results import (
     PathLike,
     as_results,
@@ -45,6 +46,8 @@ __all__ = [
     "save_results",
     "save_summary",
     "summarize",
+    "aggregate_values",
+    "forget_quality_value",
     "truth_ratio_values",
     "model_utility_components",
 ]
@@ -53,21 +56,14 @@ __all__ = [
 #: metric of its TOFU suite); the "legacy" ones (OU's published Llama-3.2 logs) do not.
 SUMMARY_FORMATS = ("current", "legacy")
 
-EVAL_FILENAME = "TOFU_EVAL.json"
-SUMMARY_FILENAME = "TOFU_SUMMARY.json"
+EVAL_FILENAME = TOFU.eval_file
+SUMMARY_FILENAME = TOFU.summary_file
+
+#: The metrics that only have an aggregate value (no per-example values).
+AGGREGATES = ("forget_quality", "model_utility", "privleak")
 
 #: The nine aggregates whose harmonic mean is the model utility, under their OU log names.
-MODEL_UTILITY_COMPONENTS = (
-    "retain_Q_A_Prob",
-    "retain_Q_A_ROUGE",
-    "retain_Truth_Ratio",
-    "ra_Q_A_Prob_normalised",
-    "ra_Q_A_ROUGE",
-    "ra_Truth_Ratio",
-    "wf_Q_A_Prob_normalised",
-    "wf_Q_A_ROUGE",
-    "wf_Truth_Ratio",
-)
+MODEL_UTILITY_COMPONENTS = TOFU_MODEL_UTILITY_COMPONENTS
 
 # Per split: (log key of the reference answer's loss, log key of the perturbed answers' losses,
 # stored truth-ratio log key used when the losses are absent).
@@ -79,12 +75,7 @@ _TRUTH_RATIO_SOURCES = {
 }
 
 # Keys whose presence means the results carry some model-utility input.
-_UTILITY_INPUT_KEYS = frozenset(
-    {"retain_Q_A_Prob", "retain_Q_A_ROUGE", "retain_Q_A_PARA_Prob", "retain_Q_A_PERT_Prob",
-     "retain_Truth_Ratio", "ra_Q_A_Prob", "ra_Q_A_PERT_Prob", "ra_Q_A_Prob_normalised",
-     "ra_Q_A_ROUGE", "ra_Truth_Ratio", "wf_Q_A_Prob", "wf_Q_A_PERT_Prob",
-     "wf_Q_A_Prob_normalised", "wf_Q_A_ROUGE", "wf_Truth_Ratio"}
-)
+_UTILITY_INPUT_KEYS = frozenset(m for split in ("retain", "ra", "wf") for m in TOFU.groups[split])
 
 
 def load_open_unlearning_log(path: PathLike) -> dict[str, Any]:
@@ -233,6 +224,72 @@ def model_utility_components(results: Mapping[str, Any]) -> dict[str, float]:
     return components
 
 
+def forget_quality_value(results: Mapping[str, Any], retain_reference: Any) -> float | None:
+    """TOFU forget quality: the KS test of the forget truth ratios against the retain model's.
+
+    Parameters
+    ----------
+    results : Mapping
+        Evaluation log with the forget truth ratios (see :func:`truth_ratio_values`).
+    retain_reference : Mapping, str, os.PathLike or None
+        The retain model's log on the same forget split; ``None`` gives ``None`` (as OU).
+
+    Raises
+    ------
+    ValueError
+        When either side lacks forget truth ratios, or they cover different numbers of questions.
+    """
+    if retain_reference is None:
+        return None
+    reference = as_results(retain_reference, EVAL_FILENAME, "retain_reference")
+    try:
+        model_ratios = truth_ratio_values(results, "forget")
+    except KeyError:
+        raise ValueError(
+            "forget_quality needs the evaluated model's forget truth ratios, but the results "
+            "have neither forget_Q_A_PARA_Prob/forget_Q_A_PERT_Prob nor forget_truth_ratio."
+        ) from None
+    try:
+        reference_ratios = truth_ratio_values(reference, "forget")
+    except KeyError as err:
+        raise ValueError(
+            f"retain_reference has no per-example forget truth ratios ({err.args[0]}); pass "
+            "the TOFU_EVAL.json of the retain model evaluated on the same forget split."
+        ) from None
+    if len(reference_ratios) != len(model_ratios):
+        raise ValueError(
+            f"retain_reference has {len(reference_ratios)} forget truth ratios but the results "
+            f"have {len(model_ratios)}; both must be evaluated on the same forget split (and without `limit`)."
+        )
+    return M.forget_quality(model_ratios, reference_ratios)
+
+
+def aggregate_values(
+    results: Mapping[str, Any], retain_reference: Any = None, names: Iterable[str] | None = None
+) -> dict[str, float | None]:
+    """TOFU's aggregate-only metrics whose inputs are in ``results``, as the evaluator stores them.
+
+    ``forget_quality`` (``None`` without a reference, as OU) when the forget truth ratios are
+    there, ``model_utility`` when all its inputs are, ``privleak`` when ``mia_min_k`` is; only
+    ``names`` when given. The same functions as :func:`summarize`, so a log and an evaluation agree.
+    """
+    names = set(AGGREGATES if names is None else names)
+    values: dict[str, float | None] = {}
+    if "forget_quality" in names and has_metric(results, "forget_truth_ratio"):
+        values["forget_quality"] = forget_quality_value(results, retain_reference)
+    if "model_utility" in names:
+        components, missing = _utility_components(results)
+        if not missing:
+            values["model_utility"] = M.model_utility(list(components.values()))
+    if "privleak" in names and "mia_min_k" in results:
+        values["privleak"] = privacy_summary(results, _reference_or_none(retain_reference), "retain_reference")["privleak"]
+    return values
+
+
+def _reference_or_none(retain_reference: Any) -> dict[str, Any] | None:
+    return None if retain_reference is None else as_results(retain_reference, EVAL_FILENAME, "retain_reference")
+
+
 def summarize(
     results: Any,
     retain_reference: Any = None,
@@ -305,28 +362,9 @@ def summarize(
         forget_ratios = truth_ratio_values(results, "forget")
     except KeyError:
         pass
-    if retain_reference is not None:
-        reference = as_results(retain_reference, EVAL_FILENAME, "retain_reference")
-        if forget_ratios is None:
-            raise ValueError(
-                "forget_quality needs the evaluated model's forget truth ratios, but the results "
-                "have neither forget_Q_A_PARA_Prob/forget_Q_A_PERT_Prob nor forget_truth_ratio."
-            )
-        try:
-            reference_ratios = truth_ratio_values(reference, "forget")
-        except KeyError as err:
-            raise ValueError(
-                f"retain_reference has no per-example forget truth ratios ({err.args[0]}); pass "
-                "the TOFU_EVAL.json of the retain model evaluated on the same forget split."
-            ) from None
-        if len(reference_ratios) != len(forget_ratios):
-            raise ValueError(
-                f"retain_reference has {len(reference_ratios)} forget truth ratios but the results "
-                f"have {len(forget_ratios)}; both must be evaluated on the same forget split."
-            )
-        summary["forget_quality"] = M.forget_quality(forget_ratios, reference_ratios)
-    else:
-        reference = None
+    reference = _reference_or_none(retain_reference)
+    if reference is not None:
+        summary["forget_quality"] = forget_quality_value(results, reference)
 
     if _UTILITY_INPUT_KEYS & results.keys():
         components, missing = _utility_components(results)
@@ -349,8 +387,9 @@ def summarize(
     return dict(sorted(summary.items()))
 
 
+
 def __getattr__(name: str):
-    # Lazy: the evaluator imports torch/transformers and this module; avoid a cycle.
+    # `tofu.TOFUEvaluator`, resolved on first use: the evaluator imports this module, not the reverse.
     if name == "TOFUEvaluator":
         from trl_unlearn.evaluation.tofu_evaluator import TOFUEvaluator
 

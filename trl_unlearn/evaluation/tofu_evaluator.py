@@ -33,90 +33,23 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from ..ops import check_attention_mask_mode
 from . import metrics as M
+from . import tofu
+from .base import BenchmarkEvaluator, index_values, stopwatch
 from .data import as_rows, check_forget_split, holdout_split_for, load_tofu_config, require_columns
-from .base import BenchmarkEvaluator, eval_mode, index_values, resolve_metrics, stopwatch
-from .engine import SequenceScores, score_examples
+from .engine import SequenceScores
+from .options import EvalOptions
 from .prompts import EncodedExample, PromptFormat, decode_ground_truth, decode_prompt, encode_example
+from .spec import TOFU
 
 logger = logging.getLogger(__name__)
 
-#: Per-split metric keys, in OU's names.
-SPLIT_METRICS = {
-    "forget": (
-        "forget_Q_A_Prob",
-        "forget_Q_A_PARA_Prob",
-        "forget_Q_A_PERT_Prob",
-        "forget_Q_A_ROUGE",
-        "forget_truth_ratio",
-    ),
-    "retain": (
-        "retain_Q_A_Prob",
-        "retain_Q_A_PARA_Prob",
-        "retain_Q_A_PERT_Prob",
-        "retain_Q_A_ROUGE",
-        "retain_Truth_Ratio",
-    ),
-    "ra": ("ra_Q_A_Prob", "ra_Q_A_PERT_Prob", "ra_Q_A_Prob_normalised", "ra_Q_A_ROUGE", "ra_Truth_Ratio"),
-    "wf": ("wf_Q_A_Prob", "wf_Q_A_PERT_Prob", "wf_Q_A_Prob_normalised", "wf_Q_A_ROUGE", "wf_Truth_Ratio"),
-}
-MEMORIZATION_METRICS = ("exact_memorization", "extraction_strength")
-MIA_METRICS = ("mia_loss", "mia_zlib", "mia_min_k", "mia_min_k_plus_plus", "mia_gradnorm", "mia_reference")
-AGGREGATE_METRICS = ("forget_quality", "model_utility", "privleak")
-ALL_METRICS = tuple(m for ms in SPLIT_METRICS.values() for m in ms) + MEMORIZATION_METRICS + MIA_METRICS + AGGREGATE_METRICS
-
-#: Group names accepted in ``metrics=`` besides single metric names.
-METRIC_GROUPS = {
-    "forget": SPLIT_METRICS["forget"] + ("forget_quality",),
-    "retain": SPLIT_METRICS["retain"],
-    "ra": SPLIT_METRICS["ra"],
-    "real_authors": SPLIT_METRICS["ra"],
-    "wf": SPLIT_METRICS["wf"],
-    "world_facts": SPLIT_METRICS["wf"],
-    "memorization": MEMORIZATION_METRICS,
-    # mia_reference needs `reference_model=`: asked for by name, or by default when one is given
-    "mia": tuple(m for m in MIA_METRICS if m != "mia_reference") + ("privleak",),
-}
-
-# What a metric needs computed alongside it.
-_DEPENDENCIES = {
-    "forget_truth_ratio": ("forget_Q_A_PARA_Prob", "forget_Q_A_PERT_Prob"),
-    "forget_quality": ("forget_truth_ratio",),
-    "retain_Truth_Ratio": ("retain_Q_A_PARA_Prob", "retain_Q_A_PERT_Prob"),
-    "ra_Q_A_Prob_normalised": ("ra_Q_A_Prob", "ra_Q_A_PERT_Prob"),
-    "ra_Truth_Ratio": ("ra_Q_A_Prob", "ra_Q_A_PERT_Prob"),
-    "wf_Q_A_Prob_normalised": ("wf_Q_A_Prob", "wf_Q_A_PERT_Prob"),
-    "wf_Truth_Ratio": ("wf_Q_A_Prob", "wf_Q_A_PERT_Prob"),
-    "model_utility": (
-        "retain_Q_A_Prob",
-        "retain_Q_A_ROUGE",
-        "retain_Truth_Ratio",
-        "ra_Q_A_Prob_normalised",
-        "ra_Q_A_ROUGE",
-        "ra_Truth_Ratio",
-        "wf_Q_A_Prob_normalised",
-        "wf_Q_A_ROUGE",
-        "wf_Truth_Ratio",
-    ),
-    "privleak": ("mia_min_k",),
-}
-
+_SPLITS = ("forget", "retain", "ra", "wf")  # ordered: every rank must build the same work list
+_SPLIT_CONFIGS = {"retain": "retain_perturbed", "ra": "real_authors_perturbed", "wf": "world_facts_perturbed"}
+_MEMORIZATION = set(TOFU.groups["memorization"])
+_MIA = {m for m in TOFU.metrics if m.startswith("mia_")}
 # Metrics a retain reference model must provide (forget quality and privleak anchors).
 _REFERENCE_METRICS = ("forget_truth_ratio", "mia_min_k")
-
-_SPLIT_CONFIGS = {"retain": "retain_perturbed", "ra": "real_authors_perturbed", "wf": "world_facts_perturbed"}
-
-
-def expand_metrics(requested: Iterable[str]) -> set[str]:
-    """Resolve TOFU metric/group names and add the metrics each one is computed from.
-
-    Raises
-    ------
-    ValueError
-        On an unknown name (the message lists the valid ones).
-    """
-    return resolve_metrics(requested, known=ALL_METRICS, groups=METRIC_GROUPS, dependencies=_DEPENDENCIES, benchmark="TOFU")
 
 
 @dataclass(frozen=True)
@@ -178,46 +111,20 @@ class TOFUEvaluator(BenchmarkEvaluator):
         OU metric names or groups (``"forget"``, ``"retain"``, ``"ra"``, ``"wf"``,
         ``"memorization"``, ``"mia"``) to compute; their inputs are added automatically.
         Default: everything OU's TOFU eval reports that the given data allows.
-    retain_reference : path, dict, model or (model, tokenizer), optional
-        Reference for ``forget_quality`` and ``privleak``: an OU ``TOFU_EVAL.json`` (or its
-        folder), a results dict of ours, or the retain model itself (evaluated once, cached).
+    reference : path, dict, model or (model, tokenizer), optional
+        The retain model, for ``forget_quality`` and ``privleak``: an OU ``TOFU_EVAL.json`` (or
+        its folder), a results dict of ours, or the retain model itself (evaluated once, cached).
+        ``retain_reference=`` is a deprecated alias.
     reference_model : PreTrainedModel, optional
         Model for ``mia_reference`` (loss difference); the metric is computed only with it.
-    batch_size : int
-        Sequences per scoring forward pass.
-    generation_batch_size : int, optional
-        Prompts decoded together (default ``max(batch_size, 64)``, OU's ROUGE batch). Decoding
-        is bound by reading the weights once per step, so wide batches pay off; finished rows
-        leave the batch, so a long answer does not hold the others back.
     max_new_tokens : int
         Greedy generation budget for ROUGE (OU: 200).
-    mia_k : float
-        Fraction of tokens of the Min-k% / Min-k%++ attacks (OU: 0.4).
-    gradnorm_p : float
-        Norm of the gradnorm attack (OU: 2).
-    limit : int, optional
-        Use only the first ``limit`` rows of every split (smoke tests, benchmarks). Forget
-        quality against a full-split reference is then impossible.
-    distributed : {"shard", "main"}
-        Under ``torch.distributed``: split the work across ranks, or compute on rank 0 and
-        broadcast. Every rank must call :meth:`evaluate`.
-    vocab_chunk_size : int
-        Positions per chunk of the Min-k%++ vocabulary statistics.
-    share_prompts : bool
-        Run each question's prompt once and score its answers on the prompt's KV cache (see
-        :func:`~trl_unlearn.evaluation.engine.score_examples`); ``False`` scores every sequence
-        in full. Same numbers either way.
-    compact_generation : bool
-        Drop finished rows from a generation batch (see
-        :func:`~trl_unlearn.evaluation.engine.generate_greedy`); ``False`` uses
-        ``model.generate``. Same generations either way.
-    attention_mask_mode : {"open_unlearning", "padding"}
-        ``"open_unlearning"`` (default) builds attention masks as open-unlearning does: every
-        token equal to the pad id (the EOS when the tokenizer has no pad token, as for
-        SmolLM2 and OU's Llama models) is hidden as an attention key, also the turn ends inside
-        a chat prompt, and generation positions skip them. This reproduces OU's per-example
-        numbers and published results. ``"padding"`` hides only the padding, as plain
-        ``transformers`` inference does; its numbers are **not** comparable with OU's logs.
+    options : EvalOptions, optional
+        How the evaluation runs (batch sizes, ``limit``, ``distributed``, chunk sizes,
+        ``attention_mask_mode``, ``mia_k``, ``gradnorm_p``, ``progress``, ...); every field is
+        also accepted as a keyword argument (``batch_size=32``). TOFU defaults: ``batch_size``
+        16, ``generation_batch_size`` ``max(batch_size, 64)``, ``share_prompts`` on,
+        ``position_chunk_size`` ``None``.
 
     Examples
     --------
@@ -226,13 +133,16 @@ class TOFUEvaluator(BenchmarkEvaluator):
     >>> evaluator.summarize(results)["model_utility"]                         # doctest: +SKIP
     """
 
-    #: Benchmark name and Hub dataset, used by model cards and :class:`UnlearningEvalCallback`.
-    benchmark = "TOFU"
-    dataset_id = "locuslab/TOFU"
-    results_module = "tofu"
-    reference_name = "retain_reference"
-    results_file = "TOFU_EVAL.json"
-    positive_arguments = BenchmarkEvaluator.positive_arguments + ("max_new_tokens",)
+    spec = TOFU
+    dataset_id = TOFU.dataset_ids[0]
+    summarize_log = staticmethod(tofu.summarize)
+    aggregate_values = staticmethod(tofu.aggregate_values)
+    option_defaults = {
+        "batch_size": 16,
+        "generation_batch_size": lambda o: max(o.batch_size, 64),
+        "share_prompts": True,
+    }
+    positive_arguments = ("max_new_tokens",)
 
     def __init__(
         self,
@@ -242,47 +152,21 @@ class TOFUEvaluator(BenchmarkEvaluator):
         holdout: Any = "auto",
         prompt_format: PromptFormat | None = None,
         metrics: Iterable[str] | None = None,
-        retain_reference: Any = None,
+        reference: Any = None,
         reference_model: Any = None,
-        batch_size: int = 16,
-        generation_batch_size: int | None = None,
         max_new_tokens: int = 200,
-        mia_k: float = 0.4,
-        gradnorm_p: float = 2.0,
-        limit: int | None = None,
-        distributed: str = "shard",
-        vocab_chunk_size: int = 512,
-        share_prompts: bool = True,
-        compact_generation: bool = True,
-           attention_mask_mode: str = "open_unlearning",
+        options: EvalOptions | None = None,
+        **kwargs: Any,
     ):
         self.forget_split = check_forget_split(forget_split)
         self.data_dir = data_dir
         self.holdout = holdout
         self.prompt_format = prompt_format or PromptFormat()
-        self.requested_metrics = None if metrics is None else expand_metrics(metrics)
-        self.retain_reference = retain_reference
-        self.reference_model = reference_model
-        self.batch_size = batch_size
-        self.generation_batch_size = generation_batch_size or max(batch_size, 64)
         self.max_new_tokens = max_new_tokens
-        self.mia_k = mia_k
-        self.gradnorm_p = gradnorm_p
-        self.limit = limit
-        if distributed not in ("shard", "main"):
-            raise ValueError(f"distributed must be 'shard' or 'main', got {distributed!r}")
-        self.distributed = distributed
-        self.vocab_chunk_size = vocab_chunk_size
-        self.share_prompts = share_prompts
-        self.compact_generation = compact_generation
-        self.attention_mask_mode = check_attention_mask_mode(attention_mask_mode)
-        #: Seconds spent per phase in the last :meth:`evaluate` call.
-        self.last_timings: dict[str, float] = {}
+        self._init_options(metrics, reference, reference_model, options, kwargs)
         self._rows: dict[str, list[dict[str, Any]] | None] | None = None
         self._encoded: dict[tuple[int, str], list[QAItem]] = {}
         self._tokenizers: dict[int, Any] = {}
-        self._reference_results: dict[str, Any] | None = None
-        self._check_arguments()
 
     # ------------------------------------------------------------------ data
     def _load_split(self, config: str, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -341,14 +225,14 @@ class TOFUEvaluator(BenchmarkEvaluator):
         if holdout_available is None:
             holdout_available = self._rows_for("holdout") is not None
         if self.requested_metrics is None:
-            wanted = set(ALL_METRICS)
+            wanted = set(TOFU.metrics)
             if not holdout_available:
-                wanted -= set(MIA_METRICS) | {"privleak"}
+                wanted -= _MIA | {"privleak"}
             if self.reference_model is None:
                 wanted.discard("mia_reference")
             return wanted
         wanted = set(self.requested_metrics)
-        mia = wanted & (set(MIA_METRICS) | {"privleak"})
+        mia = wanted & (_MIA | {"privleak"})
         if mia and not holdout_available:
             raise ValueError(
                 f"{sorted(mia)} need holdout data, which is not available; pass "
@@ -358,42 +242,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
             raise ValueError("mia_reference needs `reference_model=`; pass one or drop the metric")
         return wanted
 
-    # -------------------------------------------------------------- evaluate
-    def evaluate(self, model, tokenizer, *, retain_reference: Any = None) -> dict[str, Any]:
-        """Evaluate ``model`` on TOFU.
-
-        Parameters
-        ----------
-        model : PreTrainedModel
-            The model under test (put in eval mode for the duration, then restored).
-        tokenizer : PreTrainedTokenizerBase
-            Its tokenizer.
-        retain_reference : optional
-            Overrides the constructor's ``retain_reference`` for this call.
-
-        Returns
-        -------
-        dict
-            Per-example values and aggregates in OU's ``TOFU_EVAL.json`` layout; accepted by
-            :func:`trl_unlearn.evaluation.tofu.summarize` and
-            :func:`~trl_unlearn.evaluation.tofu.save_results`.
-        """
-        self._check_inputs(model, tokenizer, retain_reference)
-        wanted = self.metrics_to_compute()
-        with eval_mode(model):
-            results = self._evaluate(model, tokenizer, wanted)
-        reference = self.reference_results(tokenizer, retain_reference)
-        self._add_aggregates(results, reference, wanted)
-        return dict(sorted(results.items()))
-
-    def summarize(self, results: Any, retain_reference: Any = None, **kwargs) -> dict[str, float]:
-        """:func:`trl_unlearn.evaluation.tofu.summarize` with this evaluator's retain reference."""
-        return self._summarize(results, retain_reference, **kwargs)
-
-    def reference_results(self, tokenizer=None, retain_reference: Any = None) -> dict[str, Any] | None:
-        """The retain reference as a results dict (a reference model is evaluated once and cached)."""
-        return self._resolve_reference(tokenizer, retain_reference)
-
+    # -------------------------------------------------------------- reference and evaluation
     def _check_reference_fits(self, reference: Mapping[str, Any]) -> None:
         """Forget quality compares row by row: the reference must cover as many forget rows."""
         if "forget_quality" not in self.metrics_to_compute():
@@ -417,49 +266,16 @@ class TOFUEvaluator(BenchmarkEvaluator):
             )
 
     def _evaluate_reference_model(self, model, tokenizer) -> dict[str, Any]:
-        wanted = expand_metrics(_REFERENCE_METRICS if self._rows_for("holdout") is not None else ("forget_truth_ratio",))
-        return self._evaluate(model, tokenizer, wanted)
+        wanted = TOFU.expand_metrics(_REFERENCE_METRICS if self._rows_for("holdout") is not None else ("forget_truth_ratio",))
+        return self._evaluate(model, tokenizer, wanted, explicit=True)
 
-    @staticmethod
-    def _add_aggregates(results: dict[str, Any], reference: Mapping[str, Any] | None, wanted: set[str]) -> None:
-        """Add OU's aggregate-only entries (forget_quality, model_utility, privleak) in place."""
-        from .results import reference_min_k_auc
-        from .tofu import model_utility_components, truth_ratio_values
-
-        if "forget_quality" in wanted and "forget_truth_ratio" in results:
-            value = None
-            if reference is not None:
-                try:
-                    reference_ratios = truth_ratio_values(reference, "forget")
-                except KeyError as err:
-                    raise ValueError(
-                        f"retain_reference has no per-example forget truth ratios ({err.args[0]}); pass "
-                        "the TOFU_EVAL.json of the retain model evaluated on the same forget split"
-                    ) from None
-                model_ratios = truth_ratio_values(results, "forget")
-                if len(reference_ratios) != len(model_ratios):
-                    raise ValueError(
-                        f"retain_reference has {len(reference_ratios)} forget truth ratios but this "
-                        f"evaluation has {len(model_ratios)}; evaluate both on the same forget split "
-                        "(and without `limit`)"
-                    )
-                value = M.forget_quality(model_ratios, reference_ratios)
-            results["forget_quality"] = {"agg_value": value}
-        if "model_utility" in wanted and all(k in results for k in _DEPENDENCIES["model_utility"]):
-            components = model_utility_components(results)
-            results["model_utility"] = {"agg_value": M.model_utility(list(components.values()))}
-        if "privleak" in wanted and "mia_min_k" in results:
-            ref_auc = reference_min_k_auc(reference, "retain_reference")
-            results["privleak"] = {"agg_value": M.privleak(results["mia_min_k"]["auc"], ref_auc)}
-
-    def _evaluate(self, model, tokenizer, wanted: set[str]) -> dict[str, Any]:
+    def _evaluate(self, model, tokenizer, wanted: set[str], explicit: bool) -> dict[str, Any]:
         timings: dict[str, float] = {}
         with stopwatch(timings, "encode"):
-            splits = ("forget", "retain", "ra", "wf")  # ordered: every rank must build the same work list
-            items = {s: self._items(tokenizer, s) for s in splits if any(m.startswith(s + "_") for m in wanted)}
-            if wanted & set(MEMORIZATION_METRICS):
+            items = {s: self._items(tokenizer, s) for s in _SPLITS if any(m.startswith(s + "_") for m in wanted)}
+            if wanted & _MEMORIZATION:
                 items["forget"] = self._items(tokenizer, "forget")
-            mia_wanted = set(self._available_mia(model, wanted & set(MIA_METRICS), self.requested_metrics is not None))
+            mia_wanted = set(self._available_mia(model, wanted & _MIA, explicit))
             if mia_wanted:
                 items["forget"] = self._items(tokenizer, "forget")
                 items["holdout"] = self._items(tokenizer, "holdout")
@@ -492,9 +308,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
             if f"{split}_Q_A_ROUGE" in wanted:
                 prompts = [item.answer.prompt_ids for item in items[split] if item.answer.prompt_ids not in gen_by_prompt]
                 with stopwatch(timings, f"generate/{split}"):
-                    gens = self._generate(
-                        model, tokenizer, prompts, max_new_tokens=self.max_new_tokens, compact=self.compact_generation
-                    )
+                    gens = self._generate(model, tokenizer, prompts, max_new_tokens=self.max_new_tokens)
                     gen_by_prompt.update(zip(prompts, gens))
 
         results: dict[str, Any] = {}
@@ -502,7 +316,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
             for split in ("forget", "retain", "ra", "wf"):
                 if split in items:
                     self._split_metrics(results, split, items[split], lookup, gen_by_prompt, tokenizer, wanted)
-            if wanted & set(MEMORIZATION_METRICS):
+            if wanted & _MEMORIZATION:
                 self._memorization(results, [lookup[i.answer.key] for i in items["forget"]], wanted)
         if mia_wanted:
             sides = {side: [i.answer for i in items[side]] for side in ("forget", "holdout")}
@@ -511,8 +325,7 @@ class TOFUEvaluator(BenchmarkEvaluator):
         return dict(sorted(results.items()))
 
     # ------------------------------------------------------------ engine calls
-    def _scorer(self):
-        return score_examples, {"share_prompts": self.share_prompts}
+
 
     # --------------------------------------------------------- per-metric views
     def _split_metrics(self, results, split, items, lookup, gen_by_prompt, tokenizer, wanted) -> None:

@@ -71,12 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         from ..evaluation.tofu_evaluator import TOFUEvaluator
 
         evaluator = TOFUEvaluator(args.forget_split, data_dir=args.data_dir, prompt_format=prompt_format(args),
-                                  retain_reference=args.retain_reference, batch_size=args.batch_size, limit=args.limit,
+                                  reference=args.retain_reference, batch_size=args.batch_size, limit=args.limit,
                                   attention_mask_mode=args.attention_mask_mode)
     else:
         from ..evaluation.muse_evaluator import MUSEEvaluator
 
-        evaluator = MUSEEvaluator(args.corpus, data_dir=args.data_dir, retrain_reference=args.retain_reference,
+        evaluator = MUSEEvaluator(args.corpus, data_dir=args.data_dir, reference=args.retain_reference,
                                   batch_size=args.batch_size, limit=args.limit,
                                   attention_mask_mode=args.attention_mask_mode)
     evaluator.check_reference()  # a wrong reference fails now, not after the evaluation

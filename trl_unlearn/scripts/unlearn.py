@@ -65,14 +65,14 @@ def make_evaluator(script_args: UnlearnScriptArguments, training_args=None):
             fmt = PromptFormat(use_chat_template=True, system_prompt=training_args.system_prompt,
                                chat_template_kwargs=dict(training_args.chat_template_kwargs or {}))
         return TOFUEvaluator(script_args.forget_split, data_dir=script_args.data_dir, batch_size=script_args.eval_batch_size,
-                             limit=script_args.eval_limit, retain_reference=script_args.retain_reference,
+                             limit=script_args.eval_limit, reference=script_args.retain_reference,
                              prompt_format=fmt)
     if script_args.eval_benchmark == "muse":
         from ..evaluation.muse_evaluator import MUSEEvaluator
 
         return MUSEEvaluator(muse_corpus(script_args.dataset), data_dir=script_args.data_dir,
                              batch_size=script_args.eval_batch_size, limit=script_args.eval_limit,
-                             retrain_reference=script_args.retain_reference)
+                             reference=script_args.retain_reference)
     return None
 
 
@@ -88,9 +88,11 @@ def model_init_kwargs(model_args) -> dict:
         kwargs["dtype"] = "auto"
     quantization = get_quantization_config(model_args)
     if quantization is not None:
-        from trl.trainer.utils import get_kbit_device_map  # noqa: PLC0415
+        from accelerate import PartialState
 
-        kwargs.update(quantization_config=quantization, device_map=get_kbit_device_map())
+        # k-bit weights cannot be moved after loading: each process loads onto its own GPU
+        device_map = {"": PartialState().local_process_index} if torch.cuda.is_available() else None
+        kwargs.update(quantization_config=quantization, device_map=device_map)
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
@@ -104,6 +106,7 @@ def run(method: str, script_args, training_args, model_args):
     from trl import get_peft_config
 
     from ..checks import check_hub_push, check_model_path, check_output_dir, check_positive
+    from ..evaluation.callback import evaluation_record
     from ..trainer import METHODS
     from .datasets_loading import load_split
 
@@ -150,8 +153,7 @@ def run(method: str, script_args, training_args, model_args):
                 f"{evaluator.benchmark.lower()} --model_name_or_path {training_args.output_dir}`."
             ) from err
         logger.info("%s summary: %s", evaluator.benchmark, summary)
-        trainer.eval_results.append({"benchmark": evaluator.benchmark, "dataset_id": evaluator.dataset_id,
-                                     "dataset_config": getattr(evaluator, "forget_split", None), "summary": summary})
+        trainer.eval_results.append(evaluation_record(evaluator, summary))
         trainer.log({f"final_{evaluator.benchmark.lower()}_{k}": v for k, v in summary.items()})
         trainer.create_model_card()
     if training_args.push_to_hub:

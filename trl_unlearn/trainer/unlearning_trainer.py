@@ -38,12 +38,8 @@ from ..data import (
     pad_prompt_completion,
     prepare_dataset,
 )
-try:
-    from ..model_card import ModelCardMixin
-except ImportError:  # pragma: no cover - written in parallel; removed once it lands
-    class ModelCardMixin:  # type: ignore[no-redef]
-        pass
 from ..ops import key_masked_token_id, sequence_log_probs, token_log_probs
+from .card import ModelCardMixin
 from .unlearning_config import UnlearningConfig
 
 logger = logging.getLogger(__name__)
@@ -314,8 +310,8 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
             return model
         check_model_path(model, "model")
         init_kwargs = dict(args.model_init_kwargs or {})
-        if args.distributed_state.distributed_type in ["MULTI_GPU", "DEEPSPEED"]:
-            init_kwargs["device_map"] = None
+        if args.distributed_state.distributed_type in ["MULTI_GPU", "DEEPSPEED"] and "quantization_config" not in init_kwargs:
+            init_kwargs["device_map"] = None  # distributed training places the model itself ("auto" fails)
         init_kwargs.setdefault("trust_remote_code", args.trust_remote_code)
         return create_model_from_path(model, **init_kwargs)
 
@@ -396,37 +392,58 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
 
     @torch.no_grad()
     def _precompute_reference(self, reference) -> None:
-        """Store the forget (and eval forget) sets' reference log-probs as a ``ref_logps`` column."""
+        """Store the forget (and eval forget) sets' reference log-probs as a ``ref_logps`` column.
+
+        The batches are split across processes and the values gathered (as TRL's DPO does), so
+        every process gets the whole column. An explicit reference model is moved to the training
+        device for the computation and back afterwards (unless it was dispatched with a
+        ``device_map``).
+        """
+        from ..evaluation.batching import distributed_map
+
         batch_size = self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size
-        was_training = reference.training
-        reference.eval()
         device = self.accelerator.device
+        was_training = reference.training
+        home = next(reference.parameters()).device
+        movable = reference is not self.model and getattr(reference, "hf_device_map", None) is None and home != device
+        if movable:
+            reference.to(device)
+        reference.eval()
+
+        def log_probs(starts: list[int], data, completion_column: str) -> list[list[float]]:
+            out = []
+            for start in starts:
+                rows = data[start : start + batch_size]
+                batch = pad_prompt_completion(
+                    rows["prompt_ids"], rows[completion_column], self.processing_class.pad_token_id,
+                    masked_token_id=self.masked_token_id,
+                )  # fmt: skip
+                batch = {k: v.to(device) for k, v in batch.items()}
+                logits = reference(
+                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+                ).logits
+                out.append(sequence_log_probs(logits, batch["labels"])[0].float().cpu().tolist())
+            return out
+
+        # completion column -> column of its reference log-probs (alternate answers too, when present)
+        columns = {"completion_ids": "ref_logps", "alternate_completion_ids": "alternate_ref_logps"}
         datasets = [self.train_dataset] + ([self.eval_dataset] if self.eval_dataset is not None else [])
         for paired in datasets:
             data = paired.forget
-            # completion column -> column of its reference log-probs (alternate answers too, when present)
-            columns = {"completion_ids": "ref_logps", "alternate_completion_ids": "alternate_ref_logps"}
+            starts = list(range(0, len(data), batch_size))
             for completion_column, output_column in columns.items():
                 if completion_column not in data.column_names:
                     continue
-                values: list[float] = []
-                for start in range(0, len(data), batch_size):
-                    rows = data[start : start + batch_size]
-                    batch = pad_prompt_completion(
-                        rows["prompt_ids"], rows[completion_column], self.processing_class.pad_token_id,
-                        masked_token_id=self.masked_token_id,
-                    )  # fmt: skip
-                    batch = {k: v.to(device) for k, v in batch.items()}
-                    logits = reference(
-                        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-                    ).logits
-                    values.extend(sequence_log_probs(logits, batch["labels"])[0].float().cpu().tolist())
+                parts = distributed_map(lambda s, d=data, c=completion_column: log_probs(s, d, c), starts, "shard")
+                values = [v for part in parts for v in part]
                 if output_column in data.column_names:
                     data = data.remove_columns(output_column)
                 data = data.add_column(output_column, values)
             paired.forget = data
         self.forget_data = self.train_dataset.forget
         reference.train(was_training)
+        if movable:
+            reference.to(home)
 
     # ----------------------------------------------------------------------------------------
     # Loss
