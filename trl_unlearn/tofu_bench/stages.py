@@ -143,7 +143,7 @@ class ForgetQualityCurve(UnlearningEvalCallback):
     plus before the first step and after the last; scoring only, no generation."""
 
     def __init__(self, evaluator, points: int, retain_reference):
-        super().__init__(evaluator, eval_steps=None, on_epoch_end=False, retain_reference=retain_reference,
+        super().__init__(evaluator, eval_steps=None, on_epoch_end=False, reference=retain_reference,
                          eval_on_start=True, metric_key_prefix="curve_tofu")
         self.points = points
 
@@ -169,7 +169,7 @@ def make_evaluator(config, eval_dir: Path, *, metrics=None, retain_reference=Non
 
     return TOFUEvaluator(config.forget_split, data_dir=str(eval_dir),
                          holdout=holdout_split_for(config.forget_split) if config.mia else None,
-                         prompt_format=config.prompt_format(), metrics=metrics, retain_reference=retain_reference,
+                         prompt_format=config.prompt_format(), metrics=metrics, reference=retain_reference,
                          batch_size=config.eval_batch_size, max_new_tokens=config.max_new_tokens,
                          attention_mask_mode=config.attention_mask_mode)
 
