@@ -18,7 +18,7 @@ class EvalArguments:
     corpus: str = field(default="news", metadata={"help": "MUSE corpus: news or books."})
     data_dir: str | None = field(default=None, metadata={"help": "Read the benchmark from local files."})
     retain_reference: str | None = field(
-        default=None, metadata={"help": "Retain (TOFU) / retrain (MUSE) reference: an eval log path or a model id."}
+        default=None, metadata={"help": "Retain (TOFU) / retrain (MUSE) reference: an evaluation log (TOFU_EVAL.json / MUSE_EVAL.json) or its folder; evaluate a reference model first with `trl-unlearn eval`."}
     )
     batch_size: int = field(default=16, metadata={"help": "Evaluation batch size."})
     limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N examples per split."})

@@ -35,7 +35,7 @@ class UnlearnScriptArguments:
     )
     retain_reference: str | None = field(
         default=None,
-        metadata={"help": "Retain/retrain reference for forget quality/privleak: an eval log path or a model id."},
+        metadata={"help": "Retain/retrain reference for forget quality/privleak: an evaluation log (TOFU_EVAL.json / MUSE_EVAL.json) or its folder; evaluate a reference model first with `trl-unlearn eval`."},
     )
     eval_batch_size: int = field(default=16, metadata={"help": "Batch size of the benchmark evaluation."})
     eval_limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N examples per split."})
