@@ -212,3 +212,31 @@ def test_mia_metrics_and_privleak_with_holdout_data(first_run, bench):
     for name in ("target", "gradascent"):
         assert 0 <= rows[name]["mia_min_k"] <= 1 and "mia_gradnorm" in rows[name]
     assert rows["target"]["mia_loss"] > rows["retain"]["mia_loss"]  # the target saw the forget rows
+
+
+def test_every_method_of_the_package_is_accepted(bench, tmp_path):
+    from trl_unlearn.tofu_bench.cache import StageCache
+    from trl_unlearn.tofu_bench.plan import Plan
+    from trl_unlearn.trainer import METHODS
+
+    # the committed settings of every method build a valid config before anything runs
+    cfg = config(bench, tmp_path / "all", methods=list(METHODS))
+    plan = Plan(cfg, select_rows(cfg), StageCache(tmp_path / "all"), "digest")
+    assert [r.method for r in plan.runs] == list(METHODS)
+    # a setting a method needs, made invalid, fails at planning time with the method named
+    with pytest.raises(ValueError, match="pdu: .*retain_loss_eps"):
+        bad = config(bench, tmp_path / "bad", methods=["pdu"], method_settings=json.dumps({"pdu": {"retain_loss_eps": None}}))
+        Plan(bad, select_rows(bad), StageCache(tmp_path / "bad"), "digest")
+
+
+def test_altpo_and_pdu_run_in_the_bench(first_run, bench):
+    # same output folder: the fine-tunes and their evaluations come from the cache
+    out, _ = first_run
+    with single_thread():
+        payload = run(config(bench, out, methods=["altpo", "pdu"], method_settings=json.dumps(
+            {"all": {"learning_rate": 1e-2, "num_train_epochs": 2, "warmup_epochs": 0}, "pdu": {"retain_loss_eps": 5.0}})))
+    status = {(s["stage"], s["name"]): s["status"] for s in payload["stages"]}
+    assert status[("finetune", "target")] == "cached" and status[("unlearn", "altpo")] == "ran"
+    rows = payload["rows"]
+    for method in ("altpo", "pdu"):
+        assert rows[method]["forget_Q_A_Prob"] < rows["target"]["forget_Q_A_Prob"], method

@@ -15,7 +15,8 @@ from typing import Any
 
 from .cache import StageCache
 from .data import TOFU_SOURCE, BenchData, rows_digest
-from .stages import base_model_id, check_settings
+from .settings import ALTERNATES_PER_QUESTION
+from .stages import base_model_id, check_settings, validate_settings
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Plan:
                 run = UnlearnRun(f"{method}-sweep{i}" if self.grid else method, method,
                                  {**config.settings_for(method), **point}, point)
                 check_settings(method, run.settings)
+                validate_settings(config, method, run.settings)
                 self.runs.append(run)
                 self.prefix[run.name] = method
                 self.specs["unlearn", run.name] = {
@@ -74,6 +76,8 @@ class Plan:
                     "unlearn_gradient_accumulation_steps": config.unlearn_gradient_accumulation_steps,
                     # the curve scores the forget rows only, against the retain model's forget truth ratios
                     "curve_points": config.curve_points, "curve_reference": self.key("finetune", "retain"),
+                    **({"alternates_per_question": ALTERNATES_PER_QUESTION[method]}
+                       if method in ALTERNATES_PER_QUESTION else {}),
                     "curve_eval": {"forget_rows": forget_digest, "eval_batch_size": config.eval_batch_size,
                                    "attention_mask_mode": config.attention_mask_mode},
                 }

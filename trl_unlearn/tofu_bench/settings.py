@@ -36,7 +36,21 @@ SELECTED_SETTINGS: dict[str, dict[str, Any]] = {
     "gradascent": {},
     "graddiff": {"retain_loss_weight": 1.0},
     "simnpo": {"beta": 4.5, "delta": 0.0, "forget_loss_weight": 0.125, "retain_loss_weight": 1.0},
+    # the other methods run with their configs' defaults (open-unlearning's); PDU needs its ε
+    "idkdpo": {},
+    "altpo": {},
+    "idknll": {},
+    "undial": {},
+    "wga": {},
+    "satimp": {},
+    "ceu": {},
+    "rmu": {},
+    "pdu": {"retain_loss_eps": 1.0},
 }
+
+#: Methods whose forget rows need sampled alternate answers (``alternate`` column), and how many
+#: per question: open-unlearning's AltPO recipe samples 5 at temperature 1 with the target model.
+ALTERNATES_PER_QUESTION: dict[str, int] = {"altpo": 5}
 
 #: The tuning grid of ``--sweep`` (the same for every method): learning rate x epochs.
 DEFAULT_SWEEP_GRID: dict[str, list[Any]] = {

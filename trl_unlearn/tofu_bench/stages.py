@@ -185,6 +185,17 @@ def check_settings(method: str, settings: dict[str, Any]) -> None:
                          f"--sweep_grid); use fields of {config_cls.__name__}")
 
 
+def validate_settings(config, method: str, settings: dict[str, Any]) -> None:
+    """Build the method's config once (nothing is written) so that a bad or missing setting fails
+    before any stage runs, with the method named."""
+    import tempfile
+
+    try:
+        method_config(config, method, settings, Path(tempfile.gettempdir()) / "tofu-bench-settings-check")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{method}: {err} (settings: the committed table, --method_settings or --sweep_grid)") from None
+
+
 def method_config(config, method: str, settings: dict[str, Any], folder: Path):
     """The method's config (e.g. ``NPOConfig``) for one unlearning run."""
     from ..trainer import METHODS
@@ -214,14 +225,22 @@ def unlearn(config, method: str, settings: dict[str, Any], target_dir: Path, dat
 
     from ..trainer import METHODS
 
+    from .settings import ALTERNATES_PER_QUESTION
+
     trainer_cls, _ = METHODS[method]
     args = method_config(config, method, settings, folder)
     model, tokenizer = load_pretrained(target_dir)
+    forget = Dataset.from_list(data.forget_rows)
+    if method in ALTERNATES_PER_QUESTION:  # AltPO: alternates sampled from the target itself, seeded
+        from ..alternates import generate_alternates
+
+        forget = generate_alternates(model, tokenizer, forget, num_alternates=ALTERNATES_PER_QUESTION[method],
+                                     max_new_tokens=config.max_new_tokens, seed=config.seed)
     callbacks = []
     if config.curve_points:
         evaluator = make_evaluator(config, eval_dir, metrics=list(CURVE_METRICS), retain_reference=retain_results)
         callbacks.append(ForgetQualityCurve(evaluator, config.curve_points, retain_results))
-    trainer = trainer_cls(model, args, forget_dataset=Dataset.from_list(data.forget_rows),
+    trainer = trainer_cls(model, args, forget_dataset=forget,
                           retain_dataset=Dataset.from_list(data.retain_rows), processing_class=tokenizer,
                           callbacks=callbacks)
     _quiet(trainer, config)
