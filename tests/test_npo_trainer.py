@@ -220,7 +220,15 @@ def test_two_processes_match_one_process_with_same_global_batch(tmp_path):
     double = tmp_path / "double.json"
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", str(free_port()), "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", str(DIST_SCRIPT), str(double), "2"]
-    subprocess.run(cmd, check=True, env=env, timeout=600)
+    # A gloo worker has aborted (SIGABRT, no Python traceback) now and then on a saturated 2-core
+    # machine, right after the first backward; one fresh launch on a new port is allowed for that.
+    for _ in range(2):
+        done = subprocess.run(cmd, env=env, timeout=600, capture_output=True, text=True)
+        if done.returncode == 0:
+            break
+        cmd[cmd.index("--main_process_port") + 1] = str(free_port())
+    else:
+        raise AssertionError(f"2-process run failed twice:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     import json
 
     a, b = json.loads(single.read_text()), json.loads(double.read_text())
