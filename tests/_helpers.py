@@ -27,7 +27,7 @@ def config_kwargs(**overrides):
         logging_steps=1,
         report_to=[],
         save_strategy="no",
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         learning_rate=1e-3,
         warmup_epochs=0,
         lr_scheduler_type="constant",

@@ -29,7 +29,7 @@ def test_train_command_unlearns_evaluates_and_writes_card(saved_model, tmp_path,
     cli.main([method, "--model_name_or_path", str(saved_model), "--data_dir", str(TOFU_TINY),
               "--forget_split", "forget01", "--retain_split", "retain99", "--output_dir", str(out),
               "--max_steps", "2", "--per_device_train_batch_size", "2", "--report_to", "none",
-              "--gradient_checkpointing", "false", "--eval_benchmark", "tofu", "--eval_batch_size", "4",
+              "--activation_checkpointing", "false", "--eval_benchmark", "tofu", "--eval_batch_size", "4",
               "--learning_rate", "1e-3", "--use_cpu", "true", "--save_strategy", "no"])
     summary = json.loads((out / "TOFU_SUMMARY.json").read_text())
     assert 0.0 <= summary["forget_Q_A_Prob"] <= 1.0 and "forget_Q_A_ROUGE" in summary
@@ -43,7 +43,7 @@ def test_yaml_config_and_peft_flags(saved_model, tmp_path):
     config = tmp_path / "npo.yaml"
     config.write_text(f"model_name_or_path: {saved_model}\ndata_dir: {TOFU_TINY}\nforget_split: forget01\n"
                       f"retain_split: retain99\noutput_dir: {out}\nmax_steps: 1\nbeta: 0.2\nreport_to: none\n"
-                      "use_peft: true\nlora_r: 4\nlora_target_modules: [q_proj, v_proj]\ngradient_checkpointing: false\n"
+                      "use_peft: true\nlora_r: 4\nlora_target_modules: [q_proj, v_proj]\nactivation_checkpointing: false\n"
                       "use_cpu: true\nsave_strategy: 'no'\n")
     cli.main(["npo", "--config", str(config)])
     assert (out / "adapter_config.json").is_file()

@@ -353,7 +353,7 @@ def test_resume_skips_a_half_written_checkpoint(setup, tmp_path, caplog):
 def _cli_args(saved_model, out, *extra):
     return ["--model_name_or_path", str(saved_model), "--data_dir", str(TOFU_TINY), "--forget_split", "forget01",
             "--retain_split", "retain99", "--output_dir", str(out), "--per_device_train_batch_size", "2",
-            "--report_to", "none", "--gradient_checkpointing", "false", "--use_cpu", "true", "--learning_rate", "1e-3",
+            "--report_to", "none", "--activation_checkpointing", "false", "--use_cpu", "true", "--learning_rate", "1e-3",
             *extra]
 
 

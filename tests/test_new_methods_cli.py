@@ -60,7 +60,7 @@ def test_new_method_subcommand_trains_and_writes_card(saved_model, tmp_path, met
                 "--retain_split", "retain"]
     out = tmp_path / "out"
     cli.main([method, "--model_name_or_path", str(saved_model), *data, "--output_dir", str(out), "--max_steps", "1",
-              "--per_device_train_batch_size", "2", "--report_to", "none", "--gradient_checkpointing", "false",
+              "--per_device_train_batch_size", "2", "--report_to", "none", "--activation_checkpointing", "false",
               "--use_cpu", "true", "--save_strategy", "no", "--learning_rate", "1e-3", *EXTRA[method]])
     assert (out / "model.safetensors").is_file()
     card = (out / "README.md").read_text()

@@ -90,6 +90,38 @@ def test_explicit_reference_precomputed_equals_live_and_stays_where_it_was():
                                    rtol=1e-5, atol=1e-4)
 
 
+def test_precomputed_reference_is_cached_by_dataset_fingerprint(tmp_path, monkeypatch):
+    """A dataset backed by cache files gets its reference column from the cache on a second run with the same
+    reference; other reference weights miss the cache."""
+    import datasets
+
+    from trl_unlearn.trainer import reference as reference_module
+
+    tok, _, forget, retain = make_setup()
+    forget.to_json(tmp_path / "forget.jsonl")
+    on_disk = datasets.load_dataset("json", data_files=str(tmp_path / "forget.jsonl"), split="train",
+                                    cache_dir=str(tmp_path / "cache"))
+    assert on_disk.cache_files
+    calls = []
+    original = reference_module.sequence_log_probs
+    monkeypatch.setattr(reference_module, "sequence_log_probs", lambda *a, **k: calls.append(1) or original(*a, **k))
+
+    def build(seed):
+        args = NPOConfig(**config_kwargs(precompute_ref_log_probs=True, precompute_ref_batch_size=4))
+        return NPOTrainer(make_model(tok, seed=seed), args, forget_dataset=on_disk, retain_dataset=retain,
+                          processing_class=tok)
+
+    first = build(0)
+    computed = len(calls)
+    assert computed == -(-len(on_disk) // 4)
+    second = build(0)
+    assert len(calls) == computed  # read from the cache file, no forward pass
+    assert second.forget_data["ref_logps"] == first.forget_data["ref_logps"]
+    other = build(3)
+    assert len(calls) == 2 * computed  # other weights, other fingerprint: computed again
+    assert other.forget_data["ref_logps"] != first.forget_data["ref_logps"]
+
+
 def test_peft_reference_is_the_base_model_without_a_second_copy():
     from peft import LoraConfig
 

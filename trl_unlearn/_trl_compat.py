@@ -8,7 +8,7 @@ one file. ``pyproject.toml`` pins the TRL minor version these names were checked
 from trl.models.utils import prepare_deepspeed
 from trl.trainer.base_config import _BaseConfig
 from trl.trainer.base_trainer import _BaseTrainer
-from trl.trainer.utils import create_model_from_path, disable_dropout_in_model, get_config_model_id
+from trl.trainer.utils import create_model_from_path, disable_dropout_in_model, get_config_model_id, hash_module
 
 BaseConfig = _BaseConfig
 BaseTrainer = _BaseTrainer
@@ -19,5 +19,6 @@ __all__ = [
     "create_model_from_path",
     "disable_dropout_in_model",
     "get_config_model_id",
+    "hash_module",
     "prepare_deepspeed",
 ]

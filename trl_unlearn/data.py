@@ -476,3 +476,15 @@ class ForgetRetainCollator:
             if key in items[0]:
                 batch[key] = torch.tensor([it[key] for it in items], dtype=torch.float32)
         return batch
+
+
+def describe_dataset(dataset) -> dict[str, Any]:
+    """Name, config, split and size of a dataset, as far as it knows them (for logs and model cards)."""
+    info = getattr(dataset, "info", None)
+    split = getattr(dataset, "split", None)
+    return {
+        "name": getattr(info, "dataset_name", None) if info is not None else None,
+        "config": getattr(info, "config_name", None) if info is not None else None,
+        "split": str(split) if split is not None else None,
+        "num_rows": len(dataset),
+    }

@@ -17,6 +17,7 @@ results to a card already on the Hub.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import math
@@ -375,11 +376,7 @@ def _is_hub_id(name: Any) -> bool:
 
 
 def _unique(items: Iterable[Any]) -> list[Any]:
-    seen: list[Any] = []
-    for item in items:
-        if item is not None and item not in seen:
-            seen.append(item)
-    return seen
+    return list(dict.fromkeys(item for item in items if item is not None))
 
 
 def _as_list(value: str | Iterable[str] | None) -> list[str]:
@@ -481,22 +478,15 @@ def _describe_dataset(info: Mapping[str, Any] | None) -> str:
     return text + "."
 
 
+_FRAMEWORKS = (("trl-unlearn", "trl-unlearn"), ("TRL", "trl"), ("Transformers", "transformers"), ("PyTorch", "torch"),
+               ("Datasets", "datasets"), ("Tokenizers", "tokenizers"), ("PEFT", "peft"), ("Evaluate", "evaluate"))
+
+
 def _framework_versions() -> list[dict[str, str]]:
     rows = []
-    for label, package in [
-        ("trl-unlearn", "trl-unlearn"),
-        ("TRL", "trl"),
-        ("Transformers", "transformers"),
-        ("PyTorch", "torch"),
-        ("Datasets", "datasets"),
-        ("Tokenizers", "tokenizers"),
-        ("PEFT", "peft"),
-        ("Evaluate", "evaluate"),
-    ]:
-        try:
+    for label, package in _FRAMEWORKS:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             rows.append({"name": label, "value": metadata.version(package)})
-        except metadata.PackageNotFoundError:
-            continue
     return rows
 
 

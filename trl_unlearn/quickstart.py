@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         retain_loss_weight=args.retain_loss_weight if args.retain_loss_weight is not None
         else defaults["retain_loss_weight"],
         per_device_train_batch_size=args.batch_size,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         bf16=False,
         logging_steps=1,
         save_strategy="no",

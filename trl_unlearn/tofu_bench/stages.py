@@ -66,14 +66,11 @@ def load_pretrained(path: str | os.PathLike):
 
 def _device_kwargs(config) -> dict[str, Any]:
     import torch
-    from transformers import TrainingArguments
 
-    # transformers 5.x renamed gradient_checkpointing (SFTConfig turns it on by default); small models skip it
-    checkpointing = ("activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__
-                     else "gradient_checkpointing")
+    # SFTConfig turns activation checkpointing on by default; small models skip it
     return {"use_cpu": not torch.cuda.is_available(), "bf16": config.bf16, "dataloader_pin_memory": False,
             "seed": config.seed, "data_seed": config.seed, "report_to": "none", "save_strategy": "no",
-            "logging_steps": 1, checkpointing: False, "disable_tqdm": config.quiet}
+            "logging_steps": 1, "activation_checkpointing": False, "disable_tqdm": config.quiet}
 
 
 def _quiet(trainer, config) -> None:

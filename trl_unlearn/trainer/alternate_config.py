@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .unlearning_config import UnlearningConfig
 
@@ -24,8 +23,6 @@ class AlternateAnswerConfig(UnlearningConfig):
     alternate_seed : int, optional
         Seed of the refusal draw (one refusal per forget row, fixed for the run). Defaults to `seed`.
     """
-
-    _method_fields: ClassVar[tuple[str, ...]] = UnlearningConfig._method_fields + ("alternate_column",)
 
     alternate_column: str = field(
         default="alternate", metadata={"help": "Forget-data column with the second (alternate / IDK) answer."}

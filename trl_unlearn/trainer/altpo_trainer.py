@@ -16,6 +16,5 @@ class AltPOTrainer(IdkDPOTrainer):
 
     config_class = AltPOConfig
     _name = "AltPO"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "altpo"]
     _paper = _papers.ALTPO
     draws_refusals = False

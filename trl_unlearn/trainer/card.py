@@ -76,8 +76,8 @@ def training_settings(args: Any, global_step: int | None = None) -> list[tuple[s
         rows.append(("Warm-up ratio", warmup_ratio))
     precision = "bf16" if get("bf16") else "fp16" if get("fp16") else "fp32"
     rows.append(("Mixed precision", precision))
-    if get("gradient_checkpointing"):
-        rows.append(("Gradient checkpointing", True))
+    if get("activation_checkpointing"):
+        rows.append(("Activation checkpointing", True))
     if get("seed") is not None:
         rows.append(("Seed", get("seed")))
     if global_step:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .unlearning_config import UnlearningConfig
 
@@ -26,8 +25,6 @@ class CEUConfig(UnlearningConfig):
     Defaults follow open-unlearning's CE-U configuration: `ignore_first_n_answer_tokens=1`,
     γ = 1 and no retain term (open-unlearning's CE-U trains on the forget set only).
     """
-
-    _method_fields: ClassVar[tuple[str, ...]] = ("ignore_first_n_answer_tokens",) + UnlearningConfig._method_fields
 
     ignore_first_n_answer_tokens: int = field(
         default=1, metadata={"help": "Completion tokens at the start of every answer that carry no loss."}

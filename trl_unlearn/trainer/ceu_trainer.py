@@ -21,7 +21,6 @@ class CEUTrainer(UnlearningTrainer):
 
     config_class = CEUConfig
     _name = "CE-U"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "ceu"]
     _paper = _papers.CEU
     forget_reference = "none"
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .unlearning_config import UnlearningConfig
 
@@ -43,15 +42,6 @@ class DiPOConfig(UnlearningConfig):
     the best forget drop per retain change (forget −4.9 nats/token, retain −0.009); λ = 3 and 5
     forgot more but cost 0.08–0.2 nats/token on the retain set.
     """
-
-    _method_fields: ClassVar[tuple[str, ...]] = (
-        "beta",
-        "top_k",
-        "strength",
-        "logits_source",
-        "probability_threshold",
-        "length_normalize",
-    ) + UnlearningConfig._method_fields
 
     beta: float = field(default=0.1, metadata={"help": "Inverse temperature β of the DiPO Bradley–Terry loss."})
     top_k: int = field(default=20, metadata={"help": "Size of the high-confidence set (top-k logits)."})

@@ -34,7 +34,6 @@ class DiPOTrainer(UnlearningTrainer):
 
     config_class = DiPOConfig
     _name = "DiPO"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "dipo"]
     _paper = {
         "title": "Distribution Preference Optimization: A Fine-grained Perspective for LLM Unlearning",
         "id": "2510.04773",

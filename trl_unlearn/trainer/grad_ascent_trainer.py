@@ -15,7 +15,6 @@ class GradAscentTrainer(UnlearningTrainer):
 
     config_class = GradAscentConfig
     _name = "GradAscent"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "gradascent"]
     forget_reference = "none"
 
     def compute_forget_term(self, model, inputs) -> ForgetTerm:

@@ -13,4 +13,3 @@ class GradDiffTrainer(GradAscentTrainer):
 
     config_class = GradDiffConfig
     _name = "GradDiff"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "graddiff"]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .alternate_config import AlternateAnswerConfig
 
@@ -25,8 +24,6 @@ class IdkDPOConfig(AlternateAnswerConfig):
     γ = 1, α = 1, retain loss ``"nll"``, learning rate 1e-5, weight decay 0.01, 10 epochs with one
     warm-up epoch.
     """
-
-    _method_fields: ClassVar[tuple[str, ...]] = ("beta",) + AlternateAnswerConfig._method_fields
 
     beta: float = field(default=0.1, metadata={"help": "Inverse temperature β of the DPO loss."})
 

@@ -20,7 +20,6 @@ class IdkDPOTrainer(AlternateAnswerTrainer):
 
     config_class = IdkDPOConfig
     _name = "IdkDPO"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "idkdpo"]
     _paper = _papers.TOFU
     forget_reference = "logps"
 

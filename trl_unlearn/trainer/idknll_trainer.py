@@ -19,7 +19,6 @@ class IdkNLLTrainer(AlternateAnswerTrainer):
 
     config_class = IdkNLLConfig
     _name = "IdkNLL"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "idknll"]
     _paper = _papers.TOFU
     forget_reference = "none"
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .unlearning_config import UnlearningConfig
 
@@ -25,8 +24,6 @@ class NPOConfig(UnlearningConfig):
     Defaults follow open-unlearning's NPO setup: β = 0.1, γ = 1, α = 1, retain loss ``"nll"``,
     learning rate 1e-5, weight decay 0.01, one warm-up epoch.
     """
-
-    _method_fields: ClassVar[tuple[str, ...]] = ("beta",) + UnlearningConfig._method_fields
 
     beta: float = field(default=0.1, metadata={"help": "Inverse temperature β of the NPO loss."})
 

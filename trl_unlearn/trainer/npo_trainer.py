@@ -36,7 +36,6 @@ class NPOTrainer(UnlearningTrainer):
 
     config_class = NPOConfig
     _name = "NPO"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "npo"]
     _paper = {
         "title": "Negative Preference Optimization: From Catastrophic Collapse to Effective Unlearning",
         "id": "2404.05868",

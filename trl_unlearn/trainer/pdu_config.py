@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .unlearning_config import UnlearningConfig
 
@@ -40,10 +39,6 @@ class PDUConfig(UnlearningConfig):
     Defaults follow open-unlearning's PDU configuration: η = 1, per-step updates, 5 warm-up
     epochs, γ = 1, λ₀ = α = 1, retain loss ``"nll"``. Its TOFU recipe uses λ₀ = 100, η = 5, ε = 0.3.
     """
-
-    _method_fields: ClassVar[tuple[str, ...]] = (
-        "retain_loss_eps", "primal_dual", "dual_step_size", "dual_update_upon", "dual_warmup_epochs"
-    ) + UnlearningConfig._method_fields
 
     retain_loss_eps: float | None = field(
         default=None, metadata={"help": "ε: retain-loss level allowed by the constraint (required)."}

@@ -44,7 +44,6 @@ class PDUTrainer(UnlearningTrainer):
 
     config_class = PDUConfig
     _name = "PDU"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "pdu"]
     _paper = _papers.PDU
     forget_reference = "none"
 

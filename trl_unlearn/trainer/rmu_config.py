@@ -41,9 +41,6 @@ class RMUConfig(UnlearningConfig):
     vector is drawn from `seed`.
     """
 
-    _method_fields: ClassVar[tuple[str, ...]] = (
-        "module_regex", "steering_coeff", "trainable_params_regex"
-    ) + UnlearningConfig._method_fields
     _retain_loss_types: ClassVar[tuple[str, ...]] = ("embed_diff", "nll", "kl", "none")
 
     module_regex: str = field(

@@ -60,7 +60,6 @@ class RMUTrainer(UnlearningTrainer):
 
     config_class = RMUConfig
     _name = "RMU"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "rmu"]
     _paper = _papers.RMU
     forget_reference = "none"
 

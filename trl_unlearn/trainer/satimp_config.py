@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .unlearning_config import UnlearningConfig
 
@@ -27,8 +26,6 @@ class SatImpConfig(UnlearningConfig):
     retain loss ``"nll"``, learning rate 1e-5, 5 epochs. (Open-unlearning's SatImp README describes
     γ = 1, α = 0.1; its configuration file, which is what runs, sets γ = 0.1, α = 1.)
     """
-
-    _method_fields: ClassVar[tuple[str, ...]] = ("beta1", "beta2") + UnlearningConfig._method_fields
 
     beta1: float = field(default=5.0, metadata={"help": "Exponent β1 of p in the token weight p^β1·(1−p)^β2."})
     beta2: float = field(default=1.0, metadata={"help": "Exponent β2 of (1−p) in the token weight p^β1·(1−p)^β2."})

@@ -16,7 +16,6 @@ class SatImpTrainer(WGATrainer):
 
     config_class = SatImpConfig
     _name = "SatImp"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "satimp"]
     _paper = _papers.SATIMP
 
     def token_weights(self, log_probs):

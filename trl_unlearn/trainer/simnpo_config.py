@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .unlearning_config import UnlearningConfig
 
@@ -21,8 +20,6 @@ class SimNPOConfig(UnlearningConfig):
     delta : float
         Reward margin δ.
     """
-
-    _method_fields: ClassVar[tuple[str, ...]] = ("beta", "delta") + UnlearningConfig._method_fields
 
     beta: float = field(default=4.5, metadata={"help": "Inverse temperature β of the SimNPO loss."})
     delta: float = field(default=0.0, metadata={"help": "Reward margin δ of the SimNPO loss."})

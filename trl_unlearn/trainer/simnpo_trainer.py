@@ -15,7 +15,6 @@ class SimNPOTrainer(UnlearningTrainer):
 
     config_class = SimNPOConfig
     _name = "SimNPO"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "simnpo"]
     _paper = {
         "title": "Simplicity Prevails: Rethinking Negative Preference Optimization for LLM Unlearning",
         "id": "2410.07163",

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .unlearning_config import UnlearningConfig
 
@@ -25,8 +24,6 @@ class UNDIALConfig(UnlearningConfig):
     Defaults follow open-unlearning's UNDIAL configuration: β = 10, γ = 1, **α = 0** (no retain
     term, as in the paper), learning rate 1e-4, 10 epochs.
     """
-
-    _method_fields: ClassVar[tuple[str, ...]] = ("beta",) + UnlearningConfig._method_fields
 
     beta: float = field(default=10.0, metadata={"help": "Logit penalty β on the true token in the target."})
     retain_loss_weight: float = field(default=0.0, metadata={"help": "α: weight of the retain loss."})

@@ -22,7 +22,6 @@ class UNDIALTrainer(UnlearningTrainer):
 
     config_class = UNDIALConfig
     _name = "UNDIAL"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "undial"]
     _paper = _papers.UNDIAL
     forget_reference = "logits"
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -75,7 +76,8 @@ class UnlearningConfig(BaseConfig):
     """
 
     _VALID_DICT_FIELDS = BaseConfig._VALID_DICT_FIELDS + ["model_init_kwargs", "chat_template_kwargs"]
-    # Fields that describe the method (shown on the model card); subclasses extend it.
+    # Fields of this class that describe every method (shown on the model card, with the fields a method's
+    # config adds; see `method_hyperparameters`).
     _method_fields: ClassVar[tuple[str, ...]] = ("forget_loss_weight", "retain_loss_weight", "retain_loss_type")
     # Values `retain_loss_type` accepts; a method with its own retain loss (RMU) extends it.
     _retain_loss_types: ClassVar[tuple[str, ...]] = RETAIN_LOSS_TYPES
@@ -213,5 +215,11 @@ class UnlearningConfig(BaseConfig):
         return self.retain_loss_type != "none" and self.retain_loss_weight > 0
 
     def method_hyperparameters(self) -> dict[str, Any]:
-        """The method's own hyper-parameters (the ones a model card should list)."""
-        return {name: getattr(self, name) for name in self._method_fields}
+        """The method's own hyper-parameters (the ones a model card should list).
+
+        The fields a method's config declares beyond :class:`UnlearningConfig` (its overrides of
+        training defaults such as ``learning_rate`` excepted), then the loss weights and retain loss.
+        """
+        shared = {f.name for f in dataclasses.fields(UnlearningConfig)}
+        own = [f.name for f in dataclasses.fields(self) if f.name not in shared]
+        return {name: getattr(self, name) for name in (*own, *UnlearningConfig._method_fields)}

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
 from collections import defaultdict
@@ -11,21 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate.utils import is_peft_model, set_seed
+from accelerate.utils import set_seed
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from .. import losses
 from .._trl_compat import (
     BaseTrainer,
-    create_model_from_path,
     disable_dropout_in_model,
     get_config_model_id,
+    hash_module,
     prepare_deepspeed,
 )
 from ..checks import (
     check_finite_weights,
     check_hub_push,
-    check_model_path,
     check_output_dir,
     check_vocabulary,
     resolve_resume_checkpoint,
@@ -35,16 +33,17 @@ from ..data import (
     ForgetRetainCollator,
     ForgetRetainDataset,
     as_dataset,
-    pad_prompt_completion,
+    describe_dataset,
     prepare_dataset,
 )
 from ..ops import key_masked_token_id, sequence_log_probs, token_log_probs
 from .card import ModelCardMixin
+from .models import load_model, wrap_peft
+from .reference import add_reference_log_probs, check_precompute, resolve_reference
 from .unlearning_config import UnlearningConfig
 
 logger = logging.getLogger(__name__)
 
-REFERENCE_MODES = ("none", "model", "peft", "precomputed", "copy")
 #: File in every checkpoint holding a method's own training state (:meth:`UnlearningTrainer.method_state`).
 METHOD_STATE_NAME = "unlearning_method_state.pt"
 
@@ -119,6 +118,11 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
     forget_reference: str = "logps"
     loss_is_scaled_for_ga = True
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "_tag_names" not in cls.__dict__ and "_name" in cls.__dict__:  # the Hub tags: the base's plus the method's name ("CE-U" -> "ceu")
+            cls._tag_names = [*UnlearningTrainer._tag_names, cls._name.lower().replace("-", "")]
+
     def __init__(
         self,
         model: str | PreTrainedModel,
@@ -164,7 +168,7 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
 
         # Model (seeded first: PEFT initialises adapter weights randomly)
         set_seed(args.seed)
-        model = self._load_model(model, args)
+        model = load_model(model, args)
         if processing_class is None:
             processing_class = AutoTokenizer.from_pretrained(
                 get_config_model_id(model.config), trust_remote_code=args.trust_remote_code
@@ -180,39 +184,18 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
 
         # Reference model
         needs_reference, needs_distributions = self._needs_reference(args)
-        if args.precompute_ref_log_probs and needs_distributions:
-            raise ValueError(
-                f"`precompute_ref_log_probs=True` stores sequence log-probs only, but {self._name} "
-                f"{'with a KL retain loss ' if args.retain_loss_type == 'kl' else ''}needs the reference's full "
-                "next-token distributions. Use a LoRA `peft_config` (adapter-disabled reference, no second copy), "
-                "an explicit `ref_model`, or turn precomputation off."
-            )
+        check_precompute(self._name, args.precompute_ref_log_probs, needs_distributions, args.retain_loss_type == "kl")
         if isinstance(ref_model, str):
-            ref_model = self._load_model(ref_model, args)
+            ref_model = load_model(ref_model, args)
         if ref_model is not None:
             check_vocabulary(model, other=ref_model, other_what="ref_model")
         self._check_settings(model, args)
-        if not needs_reference:
-            if ref_model is not None:
-                logger.warning("%s is reference-free: the `ref_model` you passed is ignored.", self._name)
-            ref_model, self.reference_mode = None, "none"
-        elif ref_model is not None:
-            self.reference_mode = "precomputed" if args.precompute_ref_log_probs else "model"
-        elif peft_config is not None:
-            self.reference_mode = "peft"
-        elif args.precompute_ref_log_probs:
-            self.reference_mode = "precomputed"
-        else:
-            if is_peft_model(model):
-                logger.info(
-                    "The model already carries a PEFT adapter: the reference is a frozen copy of the model with that "
-                    "adapter (disabling it would not give the model before unlearning)."
-                )
-            self.reference_mode = "copy"
-            ref_model = copy.deepcopy(model)
+        ref_model, self.reference_mode = resolve_reference(
+            self._name, model, ref_model, peft_config is not None, args.precompute_ref_log_probs, needs_reference
+        )
 
         if peft_config is not None:
-            model = self._wrap_peft(model, peft_config, args)
+            model = wrap_peft(model, peft_config, args)
 
         # Data
         self.forget_data = self._prepare_forget_dataset(forget_dataset, processing_class, "forget", args)
@@ -222,8 +205,8 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
             else None
         )
         self.dataset_info = {
-            "forget": _describe_dataset(forget_dataset),
-            "retain": _describe_dataset(retain_dataset) if retain_dataset is not None else None,
+            "forget": describe_dataset(forget_dataset),
+            "retain": describe_dataset(retain_dataset) if retain_dataset is not None else None,
         }
         train_dataset = ForgetRetainDataset(self.forget_data, self.retain_data, seed=args.pairing_seed)
         eval_dataset = None
@@ -303,38 +286,6 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         return prepare_dataset(dataset, processing_class, name=name, **self._data_kwargs(args))
 
     @staticmethod
-    def _load_model(model, args: UnlearningConfig):
-        if not isinstance(model, str):
-            if args.model_init_kwargs:
-                logger.warning("`model_init_kwargs` are ignored because the model is already instantiated.")
-            return model
-        check_model_path(model, "model")
-        init_kwargs = dict(args.model_init_kwargs or {})
-        if args.distributed_state.distributed_type in ["MULTI_GPU", "DEEPSPEED"] and "quantization_config" not in init_kwargs:
-            init_kwargs["device_map"] = None  # distributed training places the model itself ("auto" fails)
-        init_kwargs.setdefault("trust_remote_code", args.trust_remote_code)
-        return create_model_from_path(model, **init_kwargs)
-
-    @staticmethod
-    def _wrap_peft(model, peft_config, args: UnlearningConfig):
-        from peft import PeftConfig, get_peft_model
-
-        if not isinstance(peft_config, PeftConfig):
-            raise TypeError(f"`peft_config` must be a peft.PeftConfig, got {type(peft_config).__name__}.")
-        if is_peft_model(model):
-            raise ValueError(
-                "The model already is a PeftModel and a `peft_config` was passed too. Merge and unload the existing "
-                "adapter first (`model.merge_and_unload()`), or pass the PeftModel without `peft_config`."
-            )
-        kwargs = {}
-        if args.deepspeed_plugin is not None and args.deepspeed_plugin.zero_stage == 3:
-            kwargs["autocast_adapter_dtype"] = False
-        model = get_peft_model(model, peft_config, **kwargs)
-        if args.gradient_checkpointing:
-            model.enable_input_require_grads()
-        return model
-
-    @staticmethod
     def _data_kwargs(args: UnlearningConfig) -> dict[str, Any]:
         return {
             "max_length": args.max_length,
@@ -390,18 +341,13 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         logits = self.reference_logits(model, inputs, part)
         return sequence_log_probs(logits, inputs[f"{part}_labels"])[0]
 
-    @torch.no_grad()
     def _precompute_reference(self, reference) -> None:
         """Store the forget (and eval forget) sets' reference log-probs as a ``ref_logps`` column.
 
-        The batches are split across processes and the values gathered (as TRL's DPO does), so
-        every process gets the whole column. An explicit reference model is moved to the training
-        device for the computation and back afterwards (unless it was dispatched with a
-        ``device_map``).
+        See :func:`.reference.add_reference_log_probs` (sharded across processes, cached by dataset
+        fingerprint). An explicit reference model is moved to the training device for the
+        computation and back afterwards (unless it was dispatched with a ``device_map``).
         """
-        from ..evaluation.batching import distributed_map
-
-        batch_size = self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size
         device = self.accelerator.device
         was_training = reference.training
         home = next(reference.parameters()).device
@@ -409,37 +355,16 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         if movable:
             reference.to(device)
         reference.eval()
-
-        def log_probs(starts: list[int], data, completion_column: str) -> list[list[float]]:
-            out = []
-            for start in starts:
-                rows = data[start : start + batch_size]
-                batch = pad_prompt_completion(
-                    rows["prompt_ids"], rows[completion_column], self.processing_class.pad_token_id,
-                    masked_token_id=self.masked_token_id,
+        model_hash = hash_module(reference)
+        datasets = {"train": self.train_dataset, "eval": self.eval_dataset}
+        for name, paired in datasets.items():
+            if paired is not None:
+                paired.forget = add_reference_log_probs(
+                    paired.forget, reference, device=device, model_hash=model_hash,
+                    batch_size=self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size,
+                    pad_token_id=self.processing_class.pad_token_id, masked_token_id=self.masked_token_id,
+                    desc=f"reference log-probs, {name} forget set", progress=not self.args.disable_tqdm,
                 )  # fmt: skip
-                batch = {k: v.to(device) for k, v in batch.items()}
-                logits = reference(
-                    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-                ).logits
-                out.append(sequence_log_probs(logits, batch["labels"])[0].float().cpu().tolist())
-            return out
-
-        # completion column -> column of its reference log-probs (alternate answers too, when present)
-        columns = {"completion_ids": "ref_logps", "alternate_completion_ids": "alternate_ref_logps"}
-        datasets = [self.train_dataset] + ([self.eval_dataset] if self.eval_dataset is not None else [])
-        for paired in datasets:
-            data = paired.forget
-            starts = list(range(0, len(data), batch_size))
-            for completion_column, output_column in columns.items():
-                if completion_column not in data.column_names:
-                    continue
-                parts = distributed_map(lambda s, d=data, c=completion_column: log_probs(s, d, c), starts, "shard")
-                values = [v for part in parts for v in part]
-                if output_column in data.column_names:
-                    data = data.remove_columns(output_column)
-                data = data.add_column(output_column, values)
-            paired.forget = data
         self.forget_data = self.train_dataset.forget
         reference.train(was_training)
         if movable:
@@ -647,14 +572,3 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
             loss = self.compute_loss(model, inputs)
         return loss.detach(), None, None
 
-
-def _describe_dataset(dataset) -> dict[str, Any]:
-    """Name, config, split and size of a dataset, as far as it knows them (for logs and model cards)."""
-    info = getattr(dataset, "info", None)
-    split = getattr(dataset, "split", None)
-    return {
-        "name": getattr(info, "dataset_name", None) if info is not None else None,
-        "config": getattr(info, "config_name", None) if info is not None else None,
-        "split": str(split) if split is not None else None,
-        "num_rows": len(dataset),
-    }

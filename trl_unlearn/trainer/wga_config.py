@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from .unlearning_config import UnlearningConfig
 
@@ -25,8 +24,6 @@ class WGAConfig(UnlearningConfig):
     Defaults follow open-unlearning's WGA configuration: β = 1, γ = 1, α = 1, retain loss
     ``"nll"``, learning rate 1e-5, 5 epochs.
     """
-
-    _method_fields: ClassVar[tuple[str, ...]] = ("beta",) + UnlearningConfig._method_fields
 
     beta: float = field(default=1.0, metadata={"help": "Exponent β of the detached token weight p^β."})
     num_train_epochs: float = field(default=5.0, metadata={"help": "Total number of training epochs."})

@@ -17,7 +17,6 @@ class WGATrainer(UnlearningTrainer):
 
     config_class = WGAConfig
     _name = "WGA"
-    _tag_names = ["trl", "trl-unlearn", "unlearning", "wga"]
     _paper = _papers.WGA
     forget_reference = "none"
 
