@@ -22,7 +22,8 @@ def _default_methods() -> list[str]:
 class TofuBenchConfig:
     """Everything that defines a ``tofu-bench`` run; stages are cached by hashes of these values.
 
-    Sizes marked *to be measured* are placeholders until the CPU default is sized by a timed run.
+    The defaults are the CPU default sized by measurement (docs/results.md): the whole pipeline in
+    under an hour on 2 CPU cores.
     """
 
     output_dir: str = field(default="tofu-bench", metadata={"help": "Folder of the stage caches and the report."})
@@ -49,9 +50,9 @@ class TofuBenchConfig:
         default=None, metadata={"help": "Forget only the last K authors of the forget split (default: all of them)."}
     )
     authors: str = field(
-        default="10",
+        default="6",
         metadata={"help": "Authors the models are fine-tuned on, forget authors included: 'all' (TOFU's 200) or a "
-                  "number N (the first N-K authors of TOFU's `full` plus the K forget authors). To be measured."},
+                  "number N (the first N-K authors of TOFU's `full` plus the K forget authors)."},
     )
     questions_per_author: int = field(
         default=20, metadata={"help": "QA rows per author in `full` (TOFU: 20; only TOFU-shaped test data differs)."}
@@ -67,9 +68,9 @@ class TofuBenchConfig:
     max_length: int = field(default=512, metadata={"help": "Maximum prompt + answer tokens when training."})
     # ---- stage 1: fine-tuning (target and retain models)
     finetune_learning_rate: float = field(
-        default=1e-4, metadata={"help": "Fine-tuning learning rate (AdamW). To be measured."}
+        default=2e-4, metadata={"help": "Fine-tuning learning rate (AdamW)."}
     )
-    finetune_epochs: float = field(default=5.0, metadata={"help": "Fine-tuning epochs. To be measured."})
+    finetune_epochs: float = field(default=3.0, metadata={"help": "Fine-tuning epochs."})
     finetune_batch_size: int = field(default=8, metadata={"help": "Fine-tuning batch size per device."})
     finetune_gradient_accumulation_steps: int = field(
         default=1, metadata={"help": "Fine-tuning gradient accumulation steps."}
@@ -93,21 +94,24 @@ class TofuBenchConfig:
         default=1, metadata={"help": "Unlearning gradient accumulation steps."}
     )
     curve_points: int = field(
-        default=4, metadata={"help": "Forget-quality evaluations during each unlearning run (0: no curve)."}
+        default=2,
+        metadata={"help": "Intervals of each unlearning run's forget-quality curve: it is scored at points-1 evenly "
+                  "spaced steps inside training, and its ends are the target's and the unlearned model's "
+                  "evaluations (0: no curve)."},
     )
     # ---- stage 3: evaluation
     eval_batch_size: int = field(default=16, metadata={"help": "Sequences per scoring forward pass."})
     max_new_tokens: int = field(default=200, metadata={"help": "Greedy generation budget for ROUGE (OU: 200)."})
     retain_eval_rows: int | None = field(
-        default=40,
+        default=20,
         metadata={"help": "Rows of retain_perturbed (fine-tuned retain authors only) scored for model utility; "
-                  "None: all. To be measured."},
+                  "None: all."},
     )
     real_authors_eval_rows: int | None = field(
-        default=40, metadata={"help": "Rows of real_authors_perturbed scored; None: all 100. To be measured."}
+        default=20, metadata={"help": "Rows of real_authors_perturbed scored; None: all 100."}
     )
     world_facts_eval_rows: int | None = field(
-        default=40, metadata={"help": "Rows of world_facts_perturbed scored; None: all 117. To be measured."}
+        default=20, metadata={"help": "Rows of world_facts_perturbed scored; None: all 117."}
     )
     attention_mask_mode: str = field(
         default="open_unlearning",

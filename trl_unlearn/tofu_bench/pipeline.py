@@ -43,7 +43,16 @@ from .report import (
     versions,
 )
 from .settings import SETTINGS_STATUS, select_point, selection_rule_text
-from .stages import base_model_id, check_base_model, evaluate, finetune, read_curve, read_results, unlearn
+from .stages import (
+    base_model_id,
+    check_base_model,
+    complete_curve,
+    evaluate,
+    finetune,
+    read_curve,
+    read_results,
+    unlearn,
+)
 
 RESULTS_FILE = "results.json"
 MARKDOWN_FILE = "results.md"
@@ -204,7 +213,9 @@ def _run(config: TofuBenchConfig, command: str | None) -> dict[str, Any]:
     curves = {}
     for method, name in chosen.items():
         rows[method] = {**summaries[name], "model_dir": str(folder("unlearn", name).relative_to(out))}
-        curves[method] = read_curve(folder("unlearn", name))
+        if config.curve_points:
+            curves[method] = complete_curve(read_curve(folder("unlearn", name)), records["unlearn", name].info["steps"],
+                                            rows["target"], summaries[name])
     for name in ("target", "retain"):
         rows[name]["model_dir"] = str(folder("finetune", name).relative_to(out))  # relative to output_dir
     payload = {

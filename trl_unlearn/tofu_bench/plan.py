@@ -76,6 +76,7 @@ class Plan:
                     "unlearn_gradient_accumulation_steps": config.unlearn_gradient_accumulation_steps,
                     # the curve scores the forget rows only, against the retain model's forget truth ratios
                     "curve_points": config.curve_points, "curve_reference": self.key("finetune", "retain"),
+                    "curve_ends": "from the evaluation stages",
                     **({"alternates_per_question": ALTERNATES_PER_QUESTION[method]}
                        if method in ALTERNATES_PER_QUESTION else {}),
                     "curve_eval": {"forget_rows": forget_digest, "eval_batch_size": config.eval_batch_size,

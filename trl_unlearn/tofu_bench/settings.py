@@ -23,7 +23,7 @@ SETTINGS_STATUS = "placeholder: open-unlearning defaults, to be measured with --
 #: recipe: AdamW, weight decay 0.01, linear warm-up for the first epoch then linear decay).
 COMMON_SETTINGS: dict[str, Any] = {
     "learning_rate": 1e-5,
-    "num_train_epochs": 5.0,
+    "num_train_epochs": 3.0,
     "weight_decay": 0.01,
     "lr_scheduler_type": "linear",
     "warmup_epochs": 1.0,
@@ -52,10 +52,10 @@ SELECTED_SETTINGS: dict[str, dict[str, Any]] = {
 #: per question: open-unlearning's AltPO recipe samples 5 at temperature 1 with the target model.
 ALTERNATES_PER_QUESTION: dict[str, int] = {"altpo": 5}
 
-#: The tuning grid of ``--sweep`` (the same for every method): learning rate x epochs.
+#: The tuning grid of ``--sweep`` (the same for every method): two learning rates, 5x apart, for the
+#: 3 epochs of :data:`COMMON_SETTINGS` (15 optimizer steps on the CPU default's 40 forget rows).
 DEFAULT_SWEEP_GRID: dict[str, list[Any]] = {
-    "learning_rate": [5e-6, 1e-5, 2e-5],
-    "num_train_epochs": [3.0, 5.0],
+    "learning_rate": [2e-5, 1e-4],
 }
 
 

@@ -136,12 +136,17 @@ def finetune(config, rows, folder: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------- unlearn
 class ForgetQualityCurve(UnlearningEvalCallback):
-    """Forget quality (and forget answer probability) at ``points`` evenly spaced steps of training,
-    plus before the first step and after the last; scoring only, no generation."""
+    """Forget quality (and forget answer probability) at ``points - 1`` evenly spaced steps inside
+    training; scoring only, no generation.
+
+    The curve's two ends are not computed here: before the first step the model is the target and
+    after the last it is the unlearned model, and both are evaluated in full by their own stages
+    (:func:`complete_curve` adds those two points), so the callback never scores the same weights twice.
+    """
 
     def __init__(self, evaluator, points: int, retain_reference):
-        super().__init__(evaluator, eval_steps=None, on_epoch_end=False, reference=retain_reference,
-                         eval_on_start=True, metric_key_prefix="curve_tofu")
+        super().__init__(evaluator, eval_steps=1, on_epoch_end=False, reference=retain_reference,
+                         metric_key_prefix="curve_tofu")
         self.points = points
 
     def on_train_begin(self, args, state, control, **kwargs):
@@ -149,14 +154,22 @@ class ForgetQualityCurve(UnlearningEvalCallback):
         return super().on_train_begin(args, state, control, **kwargs)
 
     def on_step_end(self, args, state, control, **kwargs):
-        control = super().on_step_end(args, state, control, **kwargs)
-        if state.global_step == state.max_steps:
-            self._run(args, state, control, kwargs)  # skipped when that step was just evaluated
-        return control
+        if state.global_step >= state.max_steps:  # the final model: the evaluation stage scores it
+            return control
+        return super().on_step_end(args, state, control, **kwargs)
 
     def curve(self, max_steps: int) -> list[dict[str, Any]]:
         return [{"step": h["step"], "progress": h["step"] / max(max_steps, 1),
                  **{m: h["summary"].get(m) for m in CURVE_METRICS}} for h in self.history]
+
+
+def complete_curve(inner: list[dict[str, Any]], steps: int, target_row: dict[str, Any],
+                   final_row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The curve from the target (step 0) through the points inside training to the unlearned model."""
+    ends = [(0, target_row), (steps, final_row)]
+    start, end = ({"step": step, "progress": step / max(steps, 1), **{m: row.get(m) for m in CURVE_METRICS}}
+                  for step, row in ends)
+    return [start, *inner, end]
 
 
 def make_evaluator(config, eval_dir: Path, *, metrics=None, retain_reference=None):
