@@ -4,12 +4,11 @@ Every method gets the same tuning budget (:data:`DEFAULT_SWEEP_GRID`, run with `
 is scored by one rule fixed before any run (:func:`selection_rule_text`); the values it selects
 are committed in :data:`SELECTED_SETTINGS`, which the default run uses.
 
-.. warning::
-   **To be measured.** :data:`SELECTED_SETTINGS` holds open-unlearning's TOFU defaults for each
-   method (lr 1e-5, the method's own β / α / γ), checked only for running end to end on a tiny
-   random model (``tests/test_tofu_bench.py``). They are placeholders until a ``--sweep`` on
-   SmolLM2-135M-Instruct replaces them; :data:`SETTINGS_STATUS` says which state the table is in
-   and is copied into every ``results.json``.
+The learning rates of the five default methods were selected by ``trl-unlearn tofu-bench --sweep``
+on the CPU default (SmolLM2-135M-Instruct, TOFU forget01, 6 authors; every point in
+``benchmarks/results/tofu-bench-smollm2.json``); each method's own hyper-parameters (β, α, γ,
+DiPO's top-k and strength) are open-unlearning's defaults, not swept. The other nine methods run
+with open-unlearning's defaults (:data:`SETTINGS_STATUS` says so in every ``results.json``).
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 #: State of :data:`SELECTED_SETTINGS`, reported in ``results.json`` (``settings.selected_settings_status``).
-SETTINGS_STATUS = "placeholder: open-unlearning defaults, to be measured with --sweep on SmolLM2-135M-Instruct"
+SETTINGS_STATUS = ("npo, dipo, gradascent, graddiff, simnpo: learning rate selected by --sweep on the CPU default "
+                   "(SmolLM2-135M-Instruct, forget01, 6 authors); other settings and methods: open-unlearning's defaults")
 
 #: Settings shared by every method unless the method's entry overrides them (OU's TOFU unlearning
 #: recipe: AdamW, weight decay 0.01, linear warm-up for the first epoch then linear decay).
@@ -31,11 +31,11 @@ COMMON_SETTINGS: dict[str, Any] = {
 
 #: Per-method settings (merged over :data:`COMMON_SETTINGS`); keys are fields of the method's config.
 SELECTED_SETTINGS: dict[str, dict[str, Any]] = {
-    "npo": {"beta": 0.1, "retain_loss_weight": 1.0},
-    "dipo": {"beta": 0.1, "top_k": 20, "strength": 1.0, "retain_loss_weight": 1.0},
-    "gradascent": {},
-    "graddiff": {"retain_loss_weight": 1.0},
-    "simnpo": {"beta": 4.5, "delta": 0.0, "forget_loss_weight": 0.125, "retain_loss_weight": 1.0},
+    "npo": {"learning_rate": 2e-5, "beta": 0.1, "retain_loss_weight": 1.0},
+    "dipo": {"learning_rate": 1e-4, "beta": 0.1, "top_k": 20, "strength": 1.0, "retain_loss_weight": 1.0},
+    "gradascent": {"learning_rate": 1e-4},
+    "graddiff": {"learning_rate": 1e-4, "retain_loss_weight": 1.0},
+    "simnpo": {"learning_rate": 2e-5, "beta": 4.5, "delta": 0.0, "forget_loss_weight": 0.125, "retain_loss_weight": 1.0},
     # the other methods run with their configs' defaults (open-unlearning's); PDU needs its ε
     "idkdpo": {},
     "altpo": {},
