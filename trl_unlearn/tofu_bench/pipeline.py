@@ -173,6 +173,7 @@ def _run(config: TofuBenchConfig, command: str | None) -> dict[str, Any]:
 
     # ---- stage 1: fine-tune; evaluate target and retain; validity
     started = time.perf_counter()
+    commit = git_commit()  # the code that runs, read before the run (the tree may change during it)
     try:
         stage("finetune", "target", f"fine-tune target on {len(data.target_rows)} rows ({data.num_authors} authors)",
               lambda d: finetune(config, data.target_rows, d))
@@ -220,7 +221,7 @@ def _run(config: TofuBenchConfig, command: str | None) -> dict[str, Any]:
         rows[name]["model_dir"] = str(folder("finetune", name).relative_to(out))  # relative to output_dir
     payload = {
         "command": command or f"trl_unlearn.tofu_bench.run({config!r})",
-        "commit": git_commit(),
+        "commit": commit,
         "versions": versions(),
         "settings": {
             **dataclasses.asdict(config),
