@@ -6,9 +6,11 @@ are committed in :data:`SELECTED_SETTINGS`, which the default run uses.
 
 The learning rates of the five default methods were selected by ``trl-unlearn tofu-bench --sweep``
 on the CPU default (SmolLM2-135M-Instruct, TOFU forget01, 6 authors; every point in
-``benchmarks/results/tofu-bench-smollm2.json``); each method's own hyper-parameters (β, α, γ,
-DiPO's top-k and strength) are open-unlearning's defaults, not swept. The other nine methods run
-with open-unlearning's defaults (:data:`SETTINGS_STATUS` says so in every ``results.json``).
+``benchmarks/results/tofu-bench-smollm2-sweep.json``). DiPO's β, top-k and strength were then
+selected by the same rule from one-at-a-time grids at its selected learning rate
+(``benchmarks/results/tofu-bench-smollm2-dipo.json``). The other methods' own hyper-parameters
+(β, α, γ) are open-unlearning's defaults, not swept, and the other nine methods run with
+open-unlearning's defaults (:data:`SETTINGS_STATUS` says so in every ``results.json``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 
 #: State of :data:`SELECTED_SETTINGS`, reported in ``results.json`` (``settings.selected_settings_status``).
 SETTINGS_STATUS = ("npo, dipo, gradascent, graddiff, simnpo: learning rate selected by --sweep on the CPU default "
-                   "(SmolLM2-135M-Instruct, forget01, 6 authors); other settings and methods: open-unlearning's defaults")
+                   "(SmolLM2-135M-Instruct, forget01, 6 authors); dipo beta 0.05, top_k 20, strength 1 selected by "
+                   "one-at-a-time grids at its selected learning rate; other settings and methods: open-unlearning's defaults")
 
 #: Settings shared by every method unless the method's entry overrides them (OU's TOFU unlearning
 #: recipe: AdamW, weight decay 0.01, linear warm-up for the first epoch then linear decay).
@@ -32,7 +35,7 @@ COMMON_SETTINGS: dict[str, Any] = {
 #: Per-method settings (merged over :data:`COMMON_SETTINGS`); keys are fields of the method's config.
 SELECTED_SETTINGS: dict[str, dict[str, Any]] = {
     "npo": {"learning_rate": 2e-5, "beta": 0.1, "retain_loss_weight": 1.0},
-    "dipo": {"learning_rate": 1e-4, "beta": 0.1, "top_k": 20, "strength": 1.0, "retain_loss_weight": 1.0},
+    "dipo": {"learning_rate": 1e-4, "beta": 0.05, "top_k": 20, "strength": 1.0, "retain_loss_weight": 1.0},
     "gradascent": {"learning_rate": 1e-4},
     "graddiff": {"learning_rate": 1e-4, "retain_loss_weight": 1.0},
     "simnpo": {"learning_rate": 2e-5, "beta": 4.5, "delta": 0.0, "forget_loss_weight": 0.125, "retain_loss_weight": 1.0},
