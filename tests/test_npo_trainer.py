@@ -121,6 +121,18 @@ def test_precomputed_reference_is_cached_by_dataset_fingerprint(tmp_path, monkey
     assert len(calls) == 2 * computed  # other weights, other fingerprint: computed again
     assert other.forget_data["ref_logps"] != first.forget_data["ref_logps"]
 
+    # an in-memory forget set cannot be cached: the reference weights are not hashed (minutes on a 7B model)
+    from trl_unlearn.trainer import unlearning_trainer
+
+    hashed = []
+    monkeypatch.setattr(unlearning_trainer, "hash_module", lambda module: hashed.append(1) or "hash")
+    build_in_memory = NPOTrainer(make_model(tok), NPOConfig(**config_kwargs(precompute_ref_log_probs=True)),
+                                 forget_dataset=forget, retain_dataset=retain, processing_class=tok)
+    assert not forget.cache_files and hashed == []
+    assert len(build_in_memory.forget_data["ref_logps"]) == len(forget)
+    build(0)
+    assert hashed == [1]
+
 
 def test_peft_reference_is_the_base_model_without_a_second_copy():
     from peft import LoraConfig

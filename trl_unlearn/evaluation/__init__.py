@@ -4,8 +4,10 @@
   use: they need torch and transformers), with :class:`EvalOptions`;
 - :mod:`trl_unlearn.evaluation.spec`: one declarative spec per benchmark (metrics, groups,
   datasets, citation);
-- :mod:`trl_unlearn.evaluation.tofu` / :mod:`trl_unlearn.evaluation.muse`: log I/O and
-  ``summarize`` reproducing open-unlearning's ``TOFU_SUMMARY.json`` / ``MUSE_SUMMARY.json``;
+- :mod:`trl_unlearn.evaluation.tofu` / :mod:`trl_unlearn.evaluation.muse`: each benchmark's
+  evaluator with its log I/O and ``summarize`` reproducing open-unlearning's
+  ``TOFU_SUMMARY.json`` / ``MUSE_SUMMARY.json`` (the pure functions live in ``tofu_summary`` /
+  ``muse_summary``, which import neither torch nor transformers);
 - :mod:`trl_unlearn.evaluation.metrics`: pure metric functions (open-unlearning definitions);
 - :func:`metric_module_path` / :func:`list_metric_modules`: bundled ``evaluate`` modules.
 

@@ -236,7 +236,7 @@ class UnlearningEvalCallback(TrainerCallback):
         if callable(save):
             save(results, folder, summary)
             return
-        from .tofu import save_results, save_summary
+        from .tofu_summary import save_results, save_summary
 
         os.makedirs(folder, exist_ok=True)
         save_results(results, folder)

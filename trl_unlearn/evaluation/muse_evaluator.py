@@ -45,7 +45,7 @@ from typing import Any
 
 from ..ops import IGNORE_INDEX
 from . import metrics as M
-from . import muse
+from . import muse_summary as muse
 from .base import BenchmarkEvaluator, index_values, stopwatch
 from .muse_data import MUSE_COLUMNS, check_corpus, load_muse_rows, muse_dataset_id
 from .options import EvalOptions

@@ -34,7 +34,7 @@ from typing import Any
 
 
 from . import metrics as M
-from . import tofu
+from . import tofu_summary as tofu
 from .base import BenchmarkEvaluator, index_values, stopwatch
 from .data import as_rows, check_forget_split, holdout_split_for, load_tofu_config, require_columns
 from .engine import SequenceScores

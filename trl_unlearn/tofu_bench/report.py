@@ -32,7 +32,7 @@ def summary_row(results: Mapping[str, Any], retain_results: Mapping[str, Any]) -
     ``forget_truth_ratio`` comes from :func:`trl_unlearn.evaluation.tofu.summarize`'s component
     option, which also covers summaries that leave it out by default.
     """
-    from ..evaluation.tofu import summarize
+    from ..evaluation.tofu_summary import summarize
 
     summary = summarize(results, retain_reference=retain_results, include_components=True)
     return {k: summary.get(k) for k in ROW_METRICS} | {k: summary[k] for k in EXTRA_METRICS if k in summary}

@@ -287,6 +287,6 @@ def evaluate(config, model_dir: Path, eval_dir: Path, folder: Path) -> dict[str,
 
 
 def read_results(folder: Path) -> dict[str, Any]:
-    from ..evaluation.tofu import load_open_unlearning_log
+    from ..evaluation.tofu_summary import load_open_unlearning_log
 
     return load_open_unlearning_log(folder)

@@ -355,8 +355,10 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         if movable:
             reference.to(device)
         reference.eval()
-        model_hash = hash_module(reference)
         datasets = {"train": self.train_dataset, "eval": self.eval_dataset}
+        # hashing the weights costs minutes on a 7B model: only when a forget set can be cached
+        cachable = any(paired is not None and paired.forget.cache_files for paired in datasets.values())
+        model_hash = hash_module(reference) if cachable else None
         for name, paired in datasets.items():
             if paired is not None:
                 paired.forget = add_reference_log_probs(
