@@ -3,7 +3,9 @@
 Every configuration runs in its own subprocess (so peak memory is its own) on the same
 randomly initialised Llama and the same batch shape:
 
-- ``sft``: the baseline, a bare supervised loop (forward + backward + AdamW) on the forget batch;
+- ``sft``: the baseline, a bare supervised loop (forward + backward + AdamW) on the same tokens a
+  method step processes: the forget batch and the retain batch (every mode below has a retain
+  term), in one forward pass of ``2 × batch`` rows;
 - ``npo_copy``: NPO with a frozen reference copy;
 - ``npo_precomputed``: NPO with precomputed reference log-probs (no reference model);
 - ``npo_lora``: NPO with LoRA, reference = adapter disabled (no second copy);
@@ -91,8 +93,9 @@ def worker(a) -> dict:
 
         opt = torch.optim.AdamW(model.parameters(), lr=1e-5)
         for step in range(a.steps + 2):
-            rows = forget[step * a.batch : (step + 1) * a.batch]
-            batch = pad_prompt_completion(rows["prompt_ids"], rows["completion_ids"], 0)
+            rows = [part[step * a.batch : (step + 1) * a.batch] for part in (forget, retain)]
+            batch = pad_prompt_completion(rows[0]["prompt_ids"] + rows[1]["prompt_ids"],
+                                          rows[0]["completion_ids"] + rows[1]["completion_ids"], 0)
             batch = {k: v.to(model.device) for k, v in batch.items()}
             start = time.perf_counter()
             loss = model(**batch).loss
@@ -126,7 +129,7 @@ def worker(a) -> dict:
             extra.setdefault("retain_loss_weight", 1.0)
             extra.setdefault("retain_loss_type", "embed_diff" if method == "rmu" else "nll")  # all with a retain term
         args = config_cls(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=a.batch, max_steps=a.steps + 2,
-                          report_to=[], save_strategy="no", gradient_checkpointing=False, disable_tqdm=True,
+                          report_to=[], save_strategy="no", activation_checkpointing=False, disable_tqdm=True,
                           logging_steps=1000, precompute_ref_log_probs=(ref == "precomputed"), max_length=None,
                           dataloader_pin_memory=False, bf16=False, **extra)
         peft_config = None
@@ -142,7 +145,8 @@ def worker(a) -> dict:
         trainer.train()
     steady = times[2:]
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else _rss_mb() - base_rss
-    return {"mode": a.mode, "step_s": sum(steady) / len(steady), "peak_mb": peak, "device": "cuda" if cuda else "cpu"}
+    return {"mode": a.mode, "step_s": sum(steady) / len(steady), "peak_mb": peak, "device": "cuda" if cuda else "cpu",
+            "steps_s": times}
 
 
 def main():
@@ -173,8 +177,8 @@ def main():
         print(f"{mode:>16}: {r['step_s'] * 1000:8.1f} ms/step  peak {r['peak_mb']:8.1f} MiB", flush=True)
     if "sft" in results:
         base = results["sft"]
-        print(f"\nratios vs the supervised step ({base['device']}, model hidden={a.hidden} layers={a.layers} "
-              f"vocab={a.vocab}, batch {a.batch} x {a.length} tokens):")
+        print(f"\nratios vs the supervised step on the same forget + retain tokens ({base['device']}, model "
+              f"hidden={a.hidden} layers={a.layers} vocab={a.vocab}, batch {a.batch} + {a.batch} x {a.length} tokens):")
         for mode, r in results.items():
             print(f"{mode:>16}: time x{r['step_s'] / base['step_s']:.2f}   peak memory x{r['peak_mb'] / base['peak_mb']:.2f}")
     if a.json:

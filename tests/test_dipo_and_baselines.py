@@ -81,6 +81,52 @@ def test_dipo_position_terms_kl_identity():
     torch.testing.assert_close(out["margin"], out["kl_policy"] - out["kl_reference"], rtol=1e-5, atol=1e-5)
 
 
+def _explicit_dipo_terms(src, pol, ref, strength, top_k=None, probability_threshold=None):
+    """DiPO's terms from the two preference distributions built explicitly (the construction the closed form replaces)."""
+    if probability_threshold is None:
+        in_set = torch.zeros_like(src, dtype=torch.bool).scatter_(-1, src.topk(top_k, -1).indices, True)
+    else:
+        in_set = src.softmax(-1) > probability_threshold
+        in_set.scatter_(-1, src.argmax(-1, keepdim=True), True)
+    shift = in_set.to(src.dtype) * strength
+    log_minus, log_plus = torch.log_softmax(src + shift, -1), torch.log_softmax(src - shift, -1)
+
+    def kl(logp, logits):
+        return (logp.exp() * (logp - torch.log_softmax(logits, -1))).sum(-1)
+
+    kl_policy, kl_reference = kl(log_minus, pol) - kl(log_plus, pol), kl(log_minus, ref) - kl(log_plus, ref)
+    set_mass = (pol.softmax(-1) * in_set).sum(-1)
+    return {"margin": kl_policy - kl_reference, "kl_policy": kl_policy, "kl_reference": kl_reference,
+            "set_mass": set_mass}
+
+
+@pytest.mark.parametrize("source", ["reference", "policy"])
+@pytest.mark.parametrize("selection", [{"top_k": 3}, {"top_k": 1}, {"probability_threshold": 0.05}])
+@pytest.mark.parametrize("dtype, vocab, tolerance", [(torch.float64, 40, 1e-10), (torch.float32, 5000, 1e-6)])
+def test_dipo_closed_form_equals_explicit_preference_distributions(source, selection, dtype, vocab, tolerance):
+    """The closed form (no p⁺/p⁻ tensors) gives the explicit construction's margin and gradient; float32 to 1e-6."""
+    torch.manual_seed(0)
+    ref = (3.0 * torch.randn(6, vocab, dtype=torch.float64))
+    pol = ref + 0.3 * torch.randn(6, vocab, dtype=torch.float64)
+    targets = torch.randint(0, vocab, (6,))
+    results = []
+    for fn, inputs_dtype in ((_explicit_dipo_terms, torch.float64), (losses.dipo_position_terms, dtype)):
+        p, r = pol.to(inputs_dtype).clone().requires_grad_(), ref.to(inputs_dtype)
+        src = r if source == "reference" else p.detach()
+        kwargs = {"targets": targets} if fn is losses.dipo_position_terms else {}
+        out = fn(src, p, r, 2.0, **selection, **kwargs)
+        out["margin"].sum().backward()
+        results.append(({k: v.double() for k, v in out.items()}, p.grad.double()))
+    (expected, expected_grad), (got, grad) = results
+    assert expected["margin"].abs().min() > 1e-3  # a real margin, not a trivial zero
+    torch.testing.assert_close(got["margin"], expected["margin"], rtol=0, atol=tolerance)
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=tolerance)
+    for key in ("kl_policy", "kl_reference", "set_mass"):  # logged values
+        torch.testing.assert_close(got[key], expected[key], rtol=0, atol=100 * tolerance)
+    torch.testing.assert_close(got["target_log_probs"], torch.log_softmax(pol, -1).gather(-1, targets[:, None])[:, 0],
+                               rtol=0, atol=100 * tolerance)
+
+
 def test_dipo_at_reference_is_two_over_beta_log_two_and_gradient_moves_mass_off_the_set():
     tok, model, forget, retain = make_setup()
     cfg = DiPOConfig(**config_kwargs(beta=0.5, top_k=3, retain_loss_type="none", optim="sgd", learning_rate=1.0))

@@ -7,6 +7,8 @@ big batch.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -136,8 +138,17 @@ def dipo_position_terms(
     strength: float,
     top_k: int | None = None,
     probability_threshold: float | None = None,
+    targets: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Everything DiPO needs at a set of positions, from their logits.
+
+    Computed in closed form from ``q = softmax(source_logits)`` without materialising the two
+    preference distributions: with ``m = q(S)`` and ``D± = (1 − m) + e^{∓λ} m``,
+    ``p⁺ − p⁻ = q ⊙ w`` where ``w = e^{−λ}/D⁺ − e^{λ}/D⁻`` on ``S`` and ``1/D⁺ − 1/D⁻`` off it, and
+    ``Σ p± log p±`` follow from ``Σ q log q`` on and off ``S``. ``p⁺ − p⁻`` sums to zero, so the
+    margin is ``Σ (p⁺ − p⁻)(ℓ_θ − ℓ_ref)`` on the raw logits: its gradient is ``p⁺ − p⁻`` itself,
+    and it is exact to the precision of ``ℓ_θ − ℓ_ref``. The values equal the explicit
+    construction of :func:`preference_distributions` (to float rounding).
 
     Parameters
     ----------
@@ -146,35 +157,83 @@ def dipo_position_terms(
     policy_logits : torch.Tensor
         ``[..., vocab]`` policy logits (carry the gradient).
     reference_logits : torch.Tensor
-        ``[..., vocab]`` reference logits.
+        ``[..., vocab]`` reference logits (may be the same tensor as ``source_logits``).
     strength, top_k, probability_threshold
         See :func:`preference_distributions`.
+    targets : torch.Tensor, optional
+        ``[...]`` token ids: also return the policy's log-probabilities of them.
 
     Returns
     -------
     dict of torch.Tensor, each ``[...]``
         ``margin`` (``kl_policy − kl_reference``, differentiable), ``kl_policy``
-        (``KL(p⁻‖π_θ) − KL(p⁺‖π_θ)``), ``kl_reference`` (``KL(p⁻‖π_ref) − KL(p⁺‖π_ref)``) and
-        ``set_mass`` (policy probability mass on the high-confidence set).
+        (``KL(p⁻‖π_θ) − KL(p⁺‖π_θ)``), ``kl_reference`` (``KL(p⁻‖π_ref) − KL(p⁺‖π_ref)``),
+        ``set_mass`` (policy probability mass on the high-confidence set) and, with ``targets``,
+        ``target_log_probs`` (detached).
     """
     with torch.no_grad():
-        log_p_minus, log_p_plus, in_set = preference_distributions(source_logits, strength, top_k, probability_threshold)
-        p_minus, p_plus = log_p_minus.exp(), log_p_plus.exp()
-        weight = p_plus - p_minus
-        # Σ p⁻ log p⁻ − Σ p⁺ log p⁺: the part of both KL differences that does not involve the model
-        entropy_gap = (p_minus * log_p_minus).sum(-1) - (p_plus * log_p_plus).sum(-1)
-        reference_term = (weight * F.log_softmax(reference_logits.float(), dim=-1)).sum(-1)
-        del log_p_minus, log_p_plus, p_minus, p_plus
-    policy_logp = F.log_softmax(policy_logits.float(), dim=-1)
-    policy_term = (weight * policy_logp).sum(-1)
+        source = _at_least_float32(source_logits)
+        log_q = torch.log_softmax(source, dim=-1)
+        q = log_q.exp()
+        if probability_threshold is None:
+            if top_k is None or top_k < 1:
+                raise ValueError("DiPO needs `top_k >= 1` or a `probability_threshold` to define the high-confidence set.")
+            index = source.topk(min(int(top_k), source.shape[-1]), dim=-1).indices
+            q_set = q.gather(-1, index)
+            q_log_q_set = _rowdot(q_set, log_q.gather(-1, index))
+            q_off = q.scatter(-1, index, 0.0)
+        else:
+            in_set = q > probability_threshold
+            in_set.scatter_(-1, source.argmax(-1, keepdim=True), True)
+            q_set = q * in_set
+            q_log_q_set = _rowdot(q_set, log_q)
+            q_off = q.masked_fill(in_set, 0.0)
+        # q(S) and q(V \ S) each summed directly: 1 - q(S) would lose the small mass off a confident set
+        mass, rest = q_set.sum(-1), q_off.sum(-1)
+        q_log_q_off = _rowdot(q_off, log_q)
+        up, down = math.exp(strength), math.exp(-strength)
+        d_minus, d_plus = rest + up * mass, rest + down * mass  # p⁻ = q·e^{+λ·1_S}/D⁻, p⁺ = q·e^{−λ·1_S}/D⁺
+        off_weight = 1.0 / d_plus - 1.0 / d_minus
+        on_weight = down / d_plus - up / d_minus
+        weight = q_off.mul_(off_weight.unsqueeze(-1))  # p⁺ − p⁻ off the set (q_off is 0 on it) ...
+        if probability_threshold is None:
+            weight.scatter_(-1, index, q_set * on_weight.unsqueeze(-1))  # ... and on it
+        else:
+            weight += q_set * on_weight.unsqueeze(-1)
+        # Σ p log p with log p± = log q ± λ·1_S − log D±
+        neg_entropy_minus = (up * q_log_q_set + q_log_q_off + strength * up * mass) / d_minus - d_minus.log()
+        neg_entropy_plus = (down * q_log_q_set + q_log_q_off - strength * down * mass) / d_plus - d_plus.log()
+        if reference_logits is source_logits:
+            reference_log_probs = log_q
+        else:
+            reference_log_probs = torch.log_softmax(_at_least_float32(reference_logits), dim=-1)
+        kl_reference = neg_entropy_minus - neg_entropy_plus + _rowdot(weight, reference_log_probs)
+    margin = _rowdot(weight, _at_least_float32(policy_logits) - _at_least_float32(reference_logits))
     with torch.no_grad():
-        set_mass = (policy_logp.detach().exp() * in_set).sum(-1)
-    return {
-        "margin": policy_term - reference_term,
-        "kl_policy": (entropy_gap + policy_term).detach(),
-        "kl_reference": entropy_gap + reference_term,
-        "set_mass": set_mass,
-    }
+        policy = _at_least_float32(policy_logits.detach())
+        policy_log_z = policy.logsumexp(-1)
+        if probability_threshold is None:
+            set_logsumexp = policy.gather(-1, index).logsumexp(-1)
+        else:
+            set_logsumexp = policy.masked_fill(~in_set, float("-inf")).logsumexp(-1)
+        out = {
+            "margin": margin,
+            "kl_policy": kl_reference + margin.detach(),
+            "kl_reference": kl_reference,
+            "set_mass": torch.exp(set_logsumexp - policy_log_z),
+        }
+        if targets is not None:
+            out["target_log_probs"] = policy.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - policy_log_z
+    return out
+
+
+def _at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(a * b).sum(-1)`` for ``[..., n]`` tensors as one batched matrix product (no ``[..., n]`` temporary)."""
+    return torch.matmul(a.unsqueeze(-2), b.unsqueeze(-1)).squeeze(-1).squeeze(-1)
 
 
 def dipo_loss(margin: torch.Tensor, beta: float) -> torch.Tensor:

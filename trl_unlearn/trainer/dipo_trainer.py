@@ -82,12 +82,13 @@ class DiPOTrainer(UnlearningTrainer):
         args = self.args
         labels = inputs["forget_labels"]
         mask = labels[:, 1:] != -100
+        targets = labels[:, 1:][mask]
         reference_logits = self.reference_logits(model, inputs, "forget")[:, :-1][mask]  # [positions, vocab]
-        policy_logits_full, log_probs, _ = self.policy_forward(model, inputs, "forget")
-        policy_logits = policy_logits_full[:, :-1][mask]
-        del policy_logits_full
+        policy_logits = self.logits(model, inputs, "forget")[:, :-1][mask]
 
-        terms: dict[str, list[torch.Tensor]] = {"margin": [], "kl_policy": [], "kl_reference": [], "set_mass": []}
+        terms: dict[str, list[torch.Tensor]] = {
+            "margin": [], "kl_policy": [], "kl_reference": [], "set_mass": [], "target_log_probs": []
+        }
         for start in range(0, policy_logits.shape[0], self.dipo_chunk_size):
             chunk = slice(start, start + self.dipo_chunk_size)
             source = reference_logits[chunk] if args.logits_source == "reference" else policy_logits[chunk].detach()
@@ -95,7 +96,7 @@ class DiPOTrainer(UnlearningTrainer):
                 self._check_set_once(source)
             out = losses.dipo_position_terms(
                 source, policy_logits[chunk], reference_logits[chunk], args.strength, args.top_k,
-                args.probability_threshold,
+                args.probability_threshold, targets=targets[chunk],
             )
             for key in terms:
                 terms[key].append(out[key])
@@ -118,6 +119,6 @@ class DiPOTrainer(UnlearningTrainer):
                 "dipo/kl_policy": per_example["kl_policy"].mean(),
                 "dipo/kl_reference": per_example["kl_reference"].mean(),
                 "dipo/set_mass": (per_example["set_mass"] / num_tokens).mean(),
-                "logps/forget_policy": log_probs.detach().sum(-1).mean(),
+                "logps/forget_policy": per_example["target_log_probs"].mean(),
             },
         )

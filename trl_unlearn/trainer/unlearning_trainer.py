@@ -327,12 +327,17 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
                 "precomputed log-probs cover sequence-level losses only."
             )
 
+    @staticmethod
+    def logits(model, inputs: dict[str, torch.Tensor], part: str) -> torch.Tensor:
+        """``model``'s logits for the ``forget``/``retain`` part of a batch."""
+        return model(
+            input_ids=inputs[f"{part}_input_ids"], attention_mask=inputs[f"{part}_attention_mask"], use_cache=False
+        ).logits
+
     def reference_logits(self, model, inputs: dict[str, torch.Tensor], part: str) -> torch.Tensor:
         """π_ref logits for the ``forget``/``retain`` part of a batch (no gradient)."""
         with torch.no_grad(), self.reference_model(model) as ref:
-            return ref(
-                input_ids=inputs[f"{part}_input_ids"], attention_mask=inputs[f"{part}_attention_mask"], use_cache=False
-            ).logits
+            return self.logits(ref, inputs, part)
 
     def reference_sequence_logps(self, model, inputs: dict[str, torch.Tensor], part: str = "forget") -> torch.Tensor:
         """Summed ``part`` completion log-probs under π_ref, precomputed or live (``[batch]``)."""
@@ -380,9 +385,7 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
 
         Returns ``(logits, token_log_probs, mask)`` with shifted ``[batch, length-1]`` log-probs.
         """
-        logits = model(
-            input_ids=inputs[f"{part}_input_ids"], attention_mask=inputs[f"{part}_attention_mask"], use_cache=False
-        ).logits
+        logits = self.logits(model, inputs, part)
         log_probs, mask = token_log_probs(logits, inputs[f"{part}_labels"])
         return logits, log_probs, mask
 
