@@ -18,8 +18,6 @@ from .._trl_compat import (
     BaseTrainer,
     disable_dropout_in_model,
     get_config_model_id,
-    hash_module,
-    prepare_deepspeed,
 )
 from ..checks import (
     check_finite_weights,
@@ -40,6 +38,7 @@ from ..ops import key_masked_token_id, sequence_log_probs, token_log_probs
 from .card import ModelCardMixin
 from .models import load_model, wrap_peft
 from .reference import add_reference_log_probs, check_precompute, resolve_reference
+from .sharding import is_sharded_training, prepare_reference, reference_for_precompute
 from .unlearning_config import UnlearningConfig
 
 logger = logging.getLogger(__name__)
@@ -247,15 +246,11 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         if ref_model is not None:
             ref_model.eval()
             ref_model.requires_grad_(False)
-            if self.reference_mode == "precomputed":
-                self._precompute_reference(ref_model)
-                del ref_model
-            elif self.is_deepspeed_enabled:
-                self.ref_model = prepare_deepspeed(ref_model, self.accelerator)
-            else:
-                self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True)
-        elif self.reference_mode == "precomputed":
-            self._precompute_reference(self.model)
+        if self.reference_mode == "precomputed":
+            self._precompute_reference(*reference_for_precompute(self.model, ref_model, self.accelerator))
+            del ref_model
+        elif ref_model is not None:  # sharded like the policy under FSDP / DeepSpeed (see .sharding)
+            self.ref_model = prepare_reference(ref_model, self.accelerator)
 
         self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
         self.eval_results: list[dict[str, Any]] = []
@@ -341,17 +336,19 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         logits = self.reference_logits(model, inputs, part)
         return sequence_log_probs(logits, inputs[f"{part}_labels"])[0]
 
-    def _precompute_reference(self, reference) -> None:
+    def _precompute_reference(self, reference, model_hash: str) -> None:
         """Store the forget (and eval forget) sets' reference log-probs as a ``ref_logps`` column.
 
-        See :func:`.reference.add_reference_log_probs` (sharded across processes, cached by dataset
-        fingerprint). An explicit reference model is moved to the training device for the
-        computation and back afterwards (unless it was dispatched with a ``device_map``).
+        See :func:`.reference.add_reference_log_probs` (split across processes, cached by dataset
+        fingerprint ``model_hash``). An explicit reference model is moved to the training device
+        for the computation and back afterwards (unless it was dispatched with a ``device_map``,
+        or sharded by :func:`.sharding.reference_for_precompute`).
         """
         device = self.accelerator.device
         was_training = reference.training
         home = next(reference.parameters()).device
-        movable = reference is not self.model and getattr(reference, "hf_device_map", None) is None and home != device
+        movable = (reference is not self.model and getattr(reference, "hf_device_map", None) is None and home != device
+                   and not is_sharded_training(self.accelerator))
         if movable:
             reference.to(device)
         reference.eval()
