@@ -24,7 +24,7 @@ import copy
 import torch
 from accelerate.utils import DistributedType
 
-from .._trl_compat import hash_module, prepare_deepspeed, prepare_fsdp
+from .._trl_compat import prepare_deepspeed, prepare_fsdp
 
 
 def is_sharded_training(accelerator) -> bool:
@@ -49,22 +49,13 @@ def prepare_reference(model: torch.nn.Module, accelerator) -> torch.nn.Module:
     return accelerator.prepare_model(model, evaluation_mode=True)
 
 
-def reference_for_precompute(policy: torch.nn.Module, ref_model: torch.nn.Module | None, accelerator):
-    """The model that computes the precomputed reference log-probs, and the fingerprint of its weights.
+def shard_for_precompute(reference: torch.nn.Module, policy: torch.nn.Module, accelerator) -> torch.nn.Module:
+    """The sharded model that computes the precomputed reference log-probs under FSDP / DeepSpeed.
 
-    Returns
-    -------
-    tuple
-        ``(model, model_hash)``. ``model`` is ``ref_model``, or else the policy; under sharding it
-        is sharded by :func:`prepare_reference`, and the policy is first copied (it is sharded
-        only when training starts, and its full weights may not fit one device), so the caller
-        frees it once done. ``model_hash`` is TRL's ``hash_module`` of the weights, taken before
-        sharding (sharded parameters cannot be hashed).
+    ``reference`` (an explicit ``ref_model``) sharded by :func:`prepare_reference`, or, when it is
+    the policy, a frozen copy of it sharded: the policy is sharded only when training starts,
+    and its full weights may not fit one device. The caller frees it once done.
     """
-    reference = policy if ref_model is None else ref_model
-    model_hash = hash_module(reference)
-    if is_sharded_training(accelerator):
-        if ref_model is None:
-            reference = copy.deepcopy(policy).eval().requires_grad_(False)
-        reference = prepare_reference(reference, accelerator)
-    return reference, model_hash
+    if reference is policy:
+        reference = copy.deepcopy(policy).eval().requires_grad_(False)
+    return prepare_reference(reference, accelerator)

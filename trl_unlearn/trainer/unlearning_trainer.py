@@ -18,6 +18,7 @@ from .._trl_compat import (
     BaseTrainer,
     disable_dropout_in_model,
     get_config_model_id,
+    hash_module,
 )
 from ..checks import (
     check_finite_weights,
@@ -38,7 +39,7 @@ from ..ops import key_masked_token_id, sequence_log_probs, token_log_probs
 from .card import ModelCardMixin
 from .models import load_model, wrap_peft
 from .reference import add_reference_log_probs, check_precompute, resolve_reference
-from .sharding import is_sharded_training, prepare_reference, reference_for_precompute
+from .sharding import is_sharded_training, prepare_reference, shard_for_precompute
 from .unlearning_config import UnlearningConfig
 
 logger = logging.getLogger(__name__)
@@ -247,7 +248,7 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
             ref_model.eval()
             ref_model.requires_grad_(False)
         if self.reference_mode == "precomputed":
-            self._precompute_reference(*reference_for_precompute(self.model, ref_model, self.accelerator))
+            self._precompute_reference(self.model if ref_model is None else ref_model)
             del ref_model
         elif ref_model is not None:  # sharded like the policy under FSDP / DeepSpeed (see .sharding)
             self.ref_model = prepare_reference(ref_model, self.accelerator)
@@ -336,26 +337,27 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         logits = self.reference_logits(model, inputs, part)
         return sequence_log_probs(logits, inputs[f"{part}_labels"])[0]
 
-    def _precompute_reference(self, reference, model_hash: str) -> None:
+    def _precompute_reference(self, reference) -> None:
         """Store the forget (and eval forget) sets' reference log-probs as a ``ref_logps`` column.
 
         See :func:`.reference.add_reference_log_probs` (split across processes, cached by dataset
-        fingerprint ``model_hash``). An explicit reference model is moved to the training device
-        for the computation and back afterwards (unless it was dispatched with a ``device_map``,
-        or sharded by :func:`.sharding.reference_for_precompute`).
+        fingerprint). An explicit reference model is moved to the training device for the
+        computation and back afterwards (unless it was dispatched with a ``device_map``); under
+        FSDP / DeepSpeed a sharded model computes them (:func:`.sharding.shard_for_precompute`).
         """
-        device = self.accelerator.device
-        was_training = reference.training
-        home = next(reference.parameters()).device
-        movable = (reference is not self.model and getattr(reference, "hf_device_map", None) is None and home != device
-                   and not is_sharded_training(self.accelerator))
-        if movable:
-            reference.to(device)
-        reference.eval()
         datasets = {"train": self.train_dataset, "eval": self.eval_dataset}
         # hashing the weights costs minutes on a 7B model: only when a forget set can be cached
         cachable = any(paired is not None and paired.forget.cache_files for paired in datasets.values())
-        model_hash = hash_module(reference) if cachable else None
+        model_hash = hash_module(reference) if cachable else None  # before sharding: shards cannot be hashed
+        if is_sharded_training(self.accelerator):
+            reference = shard_for_precompute(reference, self.model, self.accelerator)
+        device = self.accelerator.device
+        was_training = reference.training
+        home = next(reference.parameters()).device
+        movable = reference is not self.model and getattr(reference, "hf_device_map", None) is None and home != device
+        if movable:
+            reference.to(device)
+        reference.eval()
         for name, paired in datasets.items():
             if paired is not None:
                 paired.forget = add_reference_log_probs(
