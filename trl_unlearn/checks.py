@@ -269,13 +269,16 @@ def check_finite_weights(model, step: int, accelerator=None) -> None:
     Raises
     ------
     FloatingPointError
-        Naming the step, the first non-finite parameter and the fix; on every process alike.
+        Naming the step, the first non-finite parameter and the fix; on every process alike
+        (each checks its own shard of a sharded model).
     """
     import torch
 
     bad = None
     for name, param in model.named_parameters():
-        if param.numel() and not torch.isfinite(param.detach()).all():
+        param = param.detach()
+        param = param.to_local() if hasattr(param, "to_local") else param  # FSDP2: this rank's shard
+        if param.numel() and not torch.isfinite(param).all():
             bad = name
             break
     if accelerator is not None and accelerator.num_processes > 1:

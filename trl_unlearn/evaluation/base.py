@@ -28,6 +28,7 @@ import numpy as np
 from ..checks import check_positive, check_vocabulary
 from ..ops import key_masked_token_id
 from . import metrics as M
+from .batching import is_sharded_model
 from .engine import SequenceScores, gradient_norms, score_examples
 from .generation import generate_greedy
 from .options import EvalOptions, take_reference
@@ -298,11 +299,14 @@ class BenchmarkEvaluator:
 
     @staticmethod
     def _available_mia(model, mia_wanted: Iterable[str], explicit: bool) -> list[str]:
-        """``mia_wanted`` without gradnorm when the model has no trainable parameter and the
-        metrics were not asked for by name (then the engine's error explains the fix)."""
+        """``mia_wanted`` without gradnorm when the model has no trainable parameter or is sharded
+        and the metrics were not asked for by name (then the engine's error explains the fix)."""
         mia = list(mia_wanted)
         if "mia_gradnorm" in mia and not explicit and not any(p.requires_grad for p in model.parameters()):
             logger.warning("mia_gradnorm skipped: the model has no parameter with requires_grad=True")
+            mia.remove("mia_gradnorm")
+        elif "mia_gradnorm" in mia and not explicit and is_sharded_model(model):
+            logger.warning("mia_gradnorm skipped: the model is sharded (FSDP / DeepSpeed ZeRO-3)")
             mia.remove("mia_gradnorm")
         return mia
 

@@ -4,6 +4,10 @@
   similar length, padding;
 - :func:`map_distinct`: compute each distinct input once, longest first, and under
   ``torch.distributed`` split across processes (:func:`distributed_map`);
+- :func:`is_sharded_model`, :func:`collective_mode`: a model whose forward pass is itself a
+  collective (FSDP, DeepSpeed ZeRO-3) needs every rank in every forward pass, so the work is then
+  computed in lock-step (every rank the same rows, ``"lockstep"``) or in equal shares
+  (``"padded"``), never with each rank at its own pace;
 - :func:`progress_bar`: ``tqdm`` on the main process, when asked for.
 """
 
@@ -15,6 +19,8 @@ import torch
 
 #: ``distributed`` values of the engine functions and evaluators (``None``: this process only).
 DISTRIBUTED_MODES = ("shard", "main")
+#: Modes for a model whose forward pass needs every rank (see :func:`distributed_map`).
+COLLECTIVE_MODES = ("lockstep", "padded")
 
 
 def unique_in_order(keys: Sequence[Hashable]) -> tuple[list[int], list[int]]:
@@ -101,34 +107,69 @@ def distributed_map(fn: Callable[[list], list], items: Sequence, mode: str | Non
         Maps a list of items to a list of results of the same length (pure per item).
     items : sequence
         The work, identical on every rank.
-    mode : {"shard", "main"} or None
+    mode : {"shard", "main", "lockstep", "padded"} or None
         ``"shard"``: rank ``r`` computes ``items[r::world]`` and the results are all-gathered.
         ``"main"``: rank 0 computes everything and broadcasts. ``None``: this process computes
         everything (no collective). Otherwise every rank must call this with the same items;
-        every mode returns the full result list everywhere. Models whose forward is itself
-        collective (FSDP, DeepSpeed ZeRO-3) are not supported.
+        every mode returns the full result list everywhere. For a model whose forward pass is
+        itself a collective (FSDP, DeepSpeed ZeRO-3; see :func:`collective_mode`):
+        ``"lockstep"``: every rank computes every item, in the same order, and rank 0's results
+        are broadcast (any ``fn``: generation, chunked scoring); ``"padded"``: as ``"shard"``,
+        each rank's share padded with repeats of its last item (or ``items[0]``) to the same
+        length and the repeats dropped, for an ``fn`` making the same collective calls for lists
+        of equal length (one forward pass per item).
 
     Returns
     -------
     list
         ``fn(items)`` as computed on one process.
     """
-    if mode not in (*DISTRIBUTED_MODES, None):
+    if mode not in (*DISTRIBUTED_MODES, *COLLECTIVE_MODES, None):
         raise ValueError(f"distributed must be one of {DISTRIBUTED_MODES} or None, got {mode!r}")
     rank, world = _dist_info()
     if world == 1 or mode is None:
         return list(fn(list(items)))
-    if mode == "shard":
-        mine = list(fn(list(items[rank::world])))
+    if mode in ("shard", "padded"):
+        mine = list(items[rank::world])
+        share = len(mine)
+        if mode == "padded" and items:
+            width = -(-len(items) // world)
+            mine += [mine[-1] if mine else items[0]] * (width - share)
+        mine = list(fn(mine))[:share]
         gathered: list = [None] * world
         torch.distributed.all_gather_object(gathered, mine)
         out: list = [None] * len(items)
         for r, part in enumerate(gathered):
             out[r::world] = part
         return out
-    box = [list(fn(list(items)))] if rank == 0 else [None]
+    box = [list(fn(list(items)))] if rank == 0 or mode == "lockstep" else [None]
     torch.distributed.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def is_sharded_model(model) -> bool:
+    """Whether ``model``'s parameters are sharded across processes (FSDP1/FSDP2, DeepSpeed ZeRO-3),
+    so that each of its forward passes is a collective every rank must join."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()) or model is None:
+        return False
+    from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
+
+    if any(isinstance(m, (FSDPModule, FullyShardedDataParallel)) for m in model.modules()):
+        return True
+    return any(hasattr(p, "ds_id") for p in model.parameters())  # DeepSpeed ZeRO-3 partitioned parameters
+
+
+def collective_mode(mode: str | None, model) -> str | None:
+    """``mode`` for work done by ``model``: ``"lockstep"`` (every rank the same rows, see
+    :func:`distributed_map`) when the model is sharded and the work is split (``"shard"``) or
+    done on rank 0 (``"main"``), which would leave the other ranks out of its forward passes."""
+    return "lockstep" if mode in DISTRIBUTED_MODES and is_sharded_model(model) else mode
+
+
+def inference_context(model):
+    """``torch.inference_mode()``, or ``torch.no_grad()`` for a sharded model: FSDP2 keeps the
+    buffers its all-gathers allocate, and inference tensors would break the next training step."""
+    return torch.no_grad() if is_sharded_model(model) else torch.inference_mode()
 
 
 def map_distinct(fn: Callable[[list[int]], list], keys: Sequence[Hashable], sizes: Sequence[int], distributed=None) -> list:

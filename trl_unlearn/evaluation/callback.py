@@ -12,7 +12,8 @@ summary through the trainer, like TRL's own evaluation callbacks::
 With ``trainer=`` the metrics go through ``trainer.log`` and so reach every ``report_to``
 integration and ``trainer.state.log_history``; without it they are appended to
 ``state.log_history`` only. Under ``torch.distributed`` every rank runs the evaluator (work is
-sharded or done on rank 0, see the evaluator's ``distributed``), so no rank waits on another.
+sharded or done on rank 0, see the evaluator's ``distributed``; a sharded FSDP / ZeRO-3 model is
+evaluated in lock-step, every rank the same rows), so no rank waits on another.
 """
 
 from __future__ import annotations

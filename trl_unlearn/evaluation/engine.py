@@ -30,7 +30,16 @@ import torch
 
 from ..ops import IGNORE_INDEX, attention_mask_for, gather_log_probs, token_log_probs
 from . import metrics as M
-from .batching import length_batches, map_distinct, pad_batch, progress_bar, progress_bar_iter
+from .batching import (
+    collective_mode,
+    inference_context,
+    is_sharded_model,
+    length_batches,
+    map_distinct,
+    pad_batch,
+    progress_bar,
+    progress_bar_iter,
+)
 from .prompts import EncodedExample
 
 logger = logging.getLogger(__name__)
@@ -200,7 +209,7 @@ def _probe_split(model, split, probe_ids: Sequence[int]) -> bool:
         return False
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "use_cache": False}
     try:
-        with torch.inference_mode():
+        with inference_context(model):
             full = model(**inputs).logits
             mine = head(_hidden_states(decoder, **inputs))
     except Exception as err:  # noqa: BLE001 - any failure means "do not use the split"
@@ -413,6 +422,8 @@ def score_examples(
     distributed : {"shard", "main"}, optional
         Split the work across the ``torch.distributed`` processes (every rank must call this),
         see :func:`~trl_unlearn.evaluation.batching.distributed_map`; ``None`` computes everything here.
+        A sharded model (FSDP, DeepSpeed ZeRO-3) is run in lock-step instead: every rank takes part
+        in every forward pass (:func:`~trl_unlearn.evaluation.batching.collective_mode`).
     progress : bool
         Show a progress bar over the batches.
 
@@ -467,8 +478,9 @@ def score_examples(
                 bar.update()
         return results
 
-    with torch.inference_mode():
-        return map_distinct(run, [e.key for e in examples], [len(e.input_ids) for e in examples], distributed)
+    with inference_context(model):
+        return map_distinct(run, [e.key for e in examples], [len(e.input_ids) for e in examples],
+                        collective_mode(distributed, model))
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,6 +550,12 @@ def gradient_norms(
             "gradient norms need trainable parameters but none has requires_grad=True; "
             "call `model.requires_grad_(True)` or drop 'mia_gradnorm' from the metrics"
         )
+    if is_sharded_model(model):
+        raise ValueError(
+            "mia_gradnorm is not supported on a sharded (FSDP / DeepSpeed ZeRO-3) model: its per-example gradients "
+            "would be reduced across ranks. Drop 'mia_gradnorm' from the metrics, or evaluate the saved model on one "
+            "process."
+        )
     if not examples:
         return []
     split = split_causal_lm(model, probe_ids=max((e.input_ids for e in examples), key=len))
@@ -548,4 +566,5 @@ def gradient_norms(
             for i in progress_bar_iter(indices, "gradient norms", progress)
         ]
 
-    return map_distinct(run, [e.key for e in examples], [len(e.input_ids) for e in examples], distributed)
+    return map_distinct(run, [e.key for e in examples], [len(e.input_ids) for e in examples],
+                        collective_mode(distributed, model))

@@ -21,7 +21,7 @@ import torch
 from transformers import StoppingCriteria
 
 from ..ops import attention_mask_for
-from .batching import length_batches, map_distinct, pad_batch, progress_bar
+from .batching import collective_mode, inference_context, length_batches, map_distinct, pad_batch, progress_bar
 from .engine import _accepts_logits_to_keep, model_device, supports_compact_decoding
 from .prompts import decode_text
 
@@ -222,7 +222,8 @@ def generate_greedy(
         A token id hidden as an attention key wherever it occurs in a prompt (see
         :func:`trl_unlearn.ops.key_masked_token_id`); ``None`` hides only the padding.
     distributed : {"shard", "main"}, optional
-        Split the prompts across the ``torch.distributed`` processes (see :func:`~trl_unlearn.evaluation.batching.distributed_map`).
+        Split the prompts across the ``torch.distributed`` processes (see :func:`~trl_unlearn.evaluation.batching.distributed_map`);
+        a sharded model generates in lock-step on every rank (:func:`~trl_unlearn.evaluation.batching.collective_mode`).
     progress : bool
         Show a progress bar over the batches.
 
@@ -260,6 +261,6 @@ def generate_greedy(
                 bar.update()
         return results
 
-    with torch.inference_mode():
-        return map_distinct(run, keys, [len(k) for k in keys], distributed)
+    with inference_context(model):
+        return map_distinct(run, keys, [len(k) for k in keys], collective_mode(distributed, model))
 

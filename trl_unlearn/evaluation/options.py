@@ -41,7 +41,8 @@ class EvalOptions:
         forget quality against a full-split reference is then impossible.
     distributed : {"shard", "main"}
         Under ``torch.distributed``: split the work across ranks, or compute on rank 0 and
-        broadcast. Every rank must call ``evaluate``.
+        broadcast. Every rank must call ``evaluate``. A sharded model (FSDP, DeepSpeed ZeRO-3)
+        is evaluated in lock-step instead, every rank the same rows, whichever is chosen.
     vocab_chunk_size : int
         Positions per chunk of the Min-k%++ vocabulary statistics.
     position_chunk_size : int, optional

@@ -21,7 +21,7 @@ from datasets import Dataset, concatenate_datasets, is_caching_enabled
 from datasets.fingerprint import Hasher
 
 from ..data import pad_prompt_completion
-from ..evaluation.batching import distributed_map, progress_bar_iter
+from ..evaluation.batching import distributed_map, is_sharded_model, progress_bar_iter
 from ..ops import sequence_log_probs
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,9 @@ def add_reference_log_probs(
     data : datasets.Dataset
         Rows with ``prompt_ids`` and ``completion_ids`` (optionally ``alternate_completion_ids``).
     reference : torch.nn.Module
-        The model computing π_ref, already on ``device`` and in eval mode.
+        The model computing π_ref, already on ``device`` and in eval mode. Under
+        ``torch.distributed`` each rank computes its share of the batches; a sharded (FSDP,
+        DeepSpeed ZeRO-3) model gets equal shares, so that every rank joins every forward pass.
 
     Batching
     --------
@@ -91,6 +93,7 @@ def add_reference_log_probs(
             return concatenate_datasets([data, Dataset.from_file(cache_file)], axis=1)
 
     starts = list(range(0, len(data), batch_size))
+    mode = "padded" if is_sharded_model(reference) else "shard"  # a sharded model needs every rank in every batch
 
     def log_probs(my_starts: list[int], completion_column: str) -> list[list[float]]:
         out = []
@@ -105,7 +108,7 @@ def add_reference_log_probs(
 
     values: dict[str, list[float]] = {}
     for completion_column, output_column in columns.items():
-        parts = distributed_map(lambda s, c=completion_column: log_probs(s, c), starts, "shard")
+        parts = distributed_map(lambda s, c=completion_column: log_probs(s, c), starts, mode)
         values[output_column] = [v for part in parts for v in part]
     if cache_file is None:
         for name, column in values.items():

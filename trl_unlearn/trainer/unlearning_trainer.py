@@ -19,7 +19,6 @@ from .._trl_compat import (
     disable_dropout_in_model,
     get_config_model_id,
     hash_module,
-    prepare_deepspeed,
 )
 from ..checks import (
     check_finite_weights,
@@ -40,6 +39,7 @@ from ..ops import key_masked_token_id, sequence_log_probs, token_log_probs
 from .card import ModelCardMixin
 from .models import load_model, wrap_peft
 from .reference import add_reference_log_probs, check_precompute, resolve_reference
+from .sharding import is_sharded_training, prepare_reference, shard_for_precompute
 from .unlearning_config import UnlearningConfig
 
 logger = logging.getLogger(__name__)
@@ -247,15 +247,11 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         if ref_model is not None:
             ref_model.eval()
             ref_model.requires_grad_(False)
-            if self.reference_mode == "precomputed":
-                self._precompute_reference(ref_model)
-                del ref_model
-            elif self.is_deepspeed_enabled:
-                self.ref_model = prepare_deepspeed(ref_model, self.accelerator)
-            else:
-                self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True)
-        elif self.reference_mode == "precomputed":
-            self._precompute_reference(self.model)
+        if self.reference_mode == "precomputed":
+            self._precompute_reference(self.model if ref_model is None else ref_model)
+            del ref_model
+        elif ref_model is not None:  # sharded like the policy under FSDP / DeepSpeed (see .sharding)
+            self.ref_model = prepare_reference(ref_model, self.accelerator)
 
         self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
         self.eval_results: list[dict[str, Any]] = []
@@ -349,10 +345,17 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
     def _precompute_reference(self, reference) -> None:
         """Store the forget (and eval forget) sets' reference log-probs as a ``ref_logps`` column.
 
-        See :func:`.reference.add_reference_log_probs` (sharded across processes, cached by dataset
+        See :func:`.reference.add_reference_log_probs` (split across processes, cached by dataset
         fingerprint). An explicit reference model is moved to the training device for the
-        computation and back afterwards (unless it was dispatched with a ``device_map``).
+        computation and back afterwards (unless it was dispatched with a ``device_map``); under
+        FSDP / DeepSpeed a sharded model computes them (:func:`.sharding.shard_for_precompute`).
         """
+        datasets = {"train": self.train_dataset, "eval": self.eval_dataset}
+        # hashing the weights costs minutes on a 7B model: only when a forget set can be cached
+        cachable = any(paired is not None and paired.forget.cache_files for paired in datasets.values())
+        model_hash = hash_module(reference) if cachable else None  # before sharding: shards cannot be hashed
+        if is_sharded_training(self.accelerator):
+            reference = shard_for_precompute(reference, self.model, self.accelerator)
         device = self.accelerator.device
         was_training = reference.training
         home = next(reference.parameters()).device
@@ -360,10 +363,6 @@ class UnlearningTrainer(ModelCardMixin, BaseTrainer):
         if movable:
             reference.to(device)
         reference.eval()
-        datasets = {"train": self.train_dataset, "eval": self.eval_dataset}
-        # hashing the weights costs minutes on a 7B model: only when a forget set can be cached
-        cachable = any(paired is not None and paired.forget.cache_files for paired in datasets.values())
-        model_hash = hash_module(reference) if cachable else None
         for name, paired in datasets.items():
             if paired is not None:
                 paired.forget = add_reference_log_probs(
