@@ -263,3 +263,20 @@ def test_callback_logs_wmdp_during_training_and_card_has_them(data_dir, tmp_path
     card = trainer.create_model_card()
     configs = {(r.dataset_type, r.dataset_config, r.metric_type) for r in card.data.eval_results}
     assert configs == {("cais/wmdp", "wmdp-bio", "wmdp_bio"), ("cais/mmlu", "all", "mmlu")}
+
+
+def test_eval_command(data_dir, model_and_tokenizer, tmp_path, capsys):
+    from trl_unlearn import cli
+    from trl_unlearn.evaluation.wmdp import WMDPEvaluator
+
+    model, tokenizer = model_and_tokenizer
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    out = tmp_path / "eval"
+    assert cli.main(["eval", "wmdp", "--model_name_or_path", str(tmp_path / "model"), "--data_dir", str(data_dir),
+                     "--subsets", "bio", "cyber", "--output_dir", str(out), "--batch_size", "2"]) == 0  # fmt: skip
+    summary = json.loads((out / "WMDP_SUMMARY.json").read_text())
+    stdout = capsys.readouterr().out
+    assert json.loads(stdout[stdout.index("{") :]) == summary
+    direct = WMDPEvaluator(("bio", "cyber"), data_dir=data_dir, progress=False)
+    assert summary == pytest.approx(direct.summarize(direct.evaluate(model, tokenizer)))
