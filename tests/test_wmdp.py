@@ -208,12 +208,15 @@ def test_bad_input_is_refused(tmp_path, data_dir, model_and_tokenizer):
 
 def test_missing_extra_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "lm_eval", None)
-    monkeypatch.delitem(sys.modules, "trl_unlearn.evaluation.wmdp_evaluator", raising=False)
+    for module in ("trl_unlearn.evaluation.wmdp", "trl_unlearn.evaluation.wmdp_evaluator"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
     with pytest.raises(ImportError, match=r'pip install "trl-unlearn\[wmdp\]"'):
         from trl_unlearn.evaluation.wmdp import WMDPEvaluator  # noqa: F401
-    from trl_unlearn.evaluation import wmdp  # the summaries need no lm-eval
+    with pytest.raises(ImportError, match=r'pip install "trl-unlearn\[wmdp\]"'):
+        from trl_unlearn.evaluation import WMDPEvaluator  # noqa: F401, F811
+    from trl_unlearn.evaluation import wmdp_summary  # the summaries need no lm-eval
 
-    assert wmdp.summarize({"wmdp_bio": {"agg_value": 0.5, "value_by_index": {"0": {"acc": 1.0}, "1": {"acc": 0.0}}}}) == {
+    assert wmdp_summary.summarize({"wmdp_bio": {"agg_value": 0.5, "value_by_index": {"0": {"acc": 1.0}, "1": {"acc": 0.0}}}}) == {
         "wmdp_bio": 0.5
     }
 

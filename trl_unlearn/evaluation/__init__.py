@@ -8,7 +8,8 @@
 - :mod:`trl_unlearn.evaluation.tofu` / :mod:`trl_unlearn.evaluation.muse`: each benchmark's
   evaluator with its log I/O and ``summarize`` reproducing open-unlearning's
   ``TOFU_SUMMARY.json`` / ``MUSE_SUMMARY.json`` (the pure functions live in ``tofu_summary`` /
-  ``muse_summary``, which import neither torch nor transformers);
+  ``muse_summary``, which import neither torch nor transformers); :mod:`trl_unlearn.evaluation.wmdp`
+  likewise (its pure functions in ``wmdp_summary``, which imports no lm-eval);
 - :mod:`trl_unlearn.evaluation.metrics`: pure metric functions (open-unlearning definitions);
 - :func:`metric_module_path` / :func:`list_metric_modules`: bundled ``evaluate`` modules.
 

@@ -48,7 +48,7 @@ except ImportError as error:  # pragma: no cover - exercised by simulating the m
 
 from ..checks import check_vocabulary
 from . import metrics as M
-from . import wmdp
+from . import wmdp_summary
 from .base import BenchmarkEvaluator, index_values, stopwatch
 from .batching import distributed_map
 from .options import EvalOptions
@@ -105,8 +105,8 @@ class WMDPEvaluator(BenchmarkEvaluator):
     """
 
     spec = WMDP
-    summarize_log = staticmethod(wmdp.summarize)
-    aggregate_values = staticmethod(wmdp.aggregate_values)
+    summarize_log = staticmethod(wmdp_summary.summarize)
+    aggregate_values = staticmethod(wmdp_summary.aggregate_values)
     option_defaults = {"batch_size": 8}
 
     def __init__(
