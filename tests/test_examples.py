@@ -76,3 +76,21 @@ def test_evaluate_without_push(tiny_checkpoint, tmp_path):
     proc = run_example("evaluate_and_push.py", "--model", str(tiny_checkpoint), "--data_dir", str(TOFU_TINY),
                        "--no_push", cwd=tmp_path)  # fmt: skip
     assert "model_utility" in proc.stdout and "forget_Q_A_Prob" in proc.stdout
+
+
+def test_rmu_wmdp(tiny_checkpoint, tmp_path):
+    corpora, questions = tmp_path / "corpora", tmp_path / "questions"
+    corpora.mkdir(), questions.mkdir()
+    texts = fixture_texts()
+    for name, rows in (("cyber-forget-corpus", texts[:6]), ("cyber-retain-corpus", texts[6:12])):
+        (corpora / f"{name}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in rows))
+    question = {"question": texts[0], "choices": texts[1:5], "answer": 2}
+    (questions / "wmdp-cyber.jsonl").write_text(json.dumps(question) + "\n")
+    (questions / "mmlu.jsonl").write_text(json.dumps({**question, "subject": "anatomy"}) + "\n")
+    out = tmp_path / "rmu"
+    proc = run_example("rmu_wmdp.py", "--model", str(tiny_checkpoint), "--corpora_dir", str(corpora),
+                       "--eval_data_dir", str(questions), "--layers", "0,1", "--output_dir", str(out),
+                       "--max_steps", "1", cwd=tmp_path)  # fmt: skip
+    summary = json.loads((out / "WMDP_SUMMARY.json").read_text())
+    assert set(summary) == {"wmdp_cyber", "mmlu"} and "wmdp_cyber" in proc.stdout
+    assert "cais/wmdp" in (out / "README.md").read_text()

@@ -90,9 +90,13 @@ def test_eval_results_from_summary_skips_missing_values_and_validates():
         eval_results_from_summary("TOFU", None, "forget10", {"forget_quality": float("inf")})
     with pytest.raises(ValueError, match="several datasets"):
         eval_results_from_summary("MUSE", None, None, {"privleak": 1.0})
-    with pytest.raises(ValueError, match="Unknown benchmark 'WMDP'"):
+    with pytest.raises(ValueError, match="Unknown benchmark 'NewBench'"):
+        eval_results_from_summary("NewBench", None, None, {"acc": 1.0})
+    assert eval_results_from_summary("NewBench", "me/newbench", "hard", {"acc": 1.0})[0].dataset_name == "NewBench (hard)"
+    # WMDP's own metrics carry their datasets; another key needs one
+    assert eval_results_from_summary("WMDP", None, None, {"wmdp_bio": 0.3})[0].dataset_name == "WMDP (wmdp-bio)"
+    with pytest.raises(ValueError, match="several datasets"):
         eval_results_from_summary("WMDP", None, None, {"acc": 1.0})
-    assert eval_results_from_summary("WMDP", "cais/wmdp", "wmdp-bio", {"acc": 1.0})[0].dataset_name == "WMDP (wmdp-bio)"
     assert metric_display_name("retain_knowmem_ROUGE") == "Retain KnowMem (ROUGE-L F1)"
     assert metric_display_name("some_new_metric") == "Some new metric"
 

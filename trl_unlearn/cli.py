@@ -4,7 +4,7 @@
 
     trl-unlearn npo|dipo|simnpo|gradascent|graddiff [--num_processes N] [TRL-style arguments]
     trl-unlearn idkdpo|altpo|idknll|undial|wga|satimp|ceu|rmu|pdu [--num_processes N] [TRL-style arguments]
-    trl-unlearn eval tofu|muse --model_name_or_path ID [options]
+    trl-unlearn eval tofu|muse|wmdp --model_name_or_path ID [options]
     trl-unlearn quickstart [--method npo|dipo] [options]
     trl-unlearn tofu-bench [--methods npo dipo ...] [--output_dir DIR] [options]
 

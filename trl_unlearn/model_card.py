@@ -33,6 +33,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from .evaluation.spec import (
     BENCHMARKS,
     benchmark_of_dataset,
+    benchmark_spec,
     canonical_dataset_id,
     dataset_id_for,
     metric_display_name,
@@ -126,9 +127,11 @@ def eval_results_from_summary(
     Parameters
     ----------
     benchmark : str
-        ``"TOFU"``, ``"MUSE"`` or another benchmark name.
+        ``"TOFU"``, ``"MUSE"``, ``"WMDP"`` or another benchmark name.
     dataset_id : str or None
-        Hub dataset evaluated on (``"locuslab/TOFU"``); ``None`` infers it for TOFU.
+        Hub dataset evaluated on (``"locuslab/TOFU"``); ``None`` infers it for TOFU. The metrics
+        of the spec's ``metric_datasets`` (WMDP's ``wmdp_bio`` ... ``mmlu``) always carry their
+        own dataset and config (``cais/wmdp`` config ``wmdp-bio``, ``cais/mmlu`` config ``all``).
     dataset_config : str or None
         Dataset configuration, e.g. the forget split ``"forget10"``.
     summary : mapping of str to float
@@ -156,20 +159,25 @@ def eval_results_from_summary(
     if not summary:
         raise ValueError(f"The {benchmark} summary is empty: there are no results to record.")
     name = normalize_benchmark(benchmark)
-    dataset_id = dataset_id_for(name, dataset_id)
-    pretty = _dataset_pretty_name(name, dataset_id, dataset_config)
+    spec = benchmark_spec(name)
+    own_datasets = spec.metric_datasets if spec is not None else {}
+    if any(key not in own_datasets for key in summary):
+        dataset_id = dataset_id_for(name, dataset_id)
     results = []
     for key, raw in summary.items():
         value = _metric_value(key, raw)
         if value is None:
             continue
+        metric_dataset, metric_config = own_datasets.get(key, (dataset_id, dataset_config))
         results.append(
             EvalResult(
                 task_type=UNLEARNING_TASK_TYPE,
                 task_name=UNLEARNING_TASK_NAME,
-                dataset_type=dataset_id,
-                dataset_name=pretty,
-                dataset_config=dataset_config,
+                dataset_type=metric_dataset,
+                dataset_name=_dataset_pretty_name(
+                    metric_dataset.split("/")[-1].upper() if key in own_datasets else name, metric_dataset, metric_config
+                ),
+                dataset_config=metric_config,
                 dataset_split=dataset_split,
                 dataset_revision=dataset_revision,
                 metric_type=str(key),

@@ -13,7 +13,8 @@ With ``trainer=`` the metrics go through ``trainer.log`` and so reach every ``re
 integration and ``trainer.state.log_history``; without it they are appended to
 ``state.log_history`` only. Under ``torch.distributed`` every rank runs the evaluator (work is
 sharded or done on rank 0, see the evaluator's ``distributed``; a sharded FSDP / ZeRO-3 model is
-evaluated in lock-step, every rank the same rows), so no rank waits on another.
+evaluated in lock-step, every rank the same rows; WMDP's lm-eval run is always on rank 0, its
+results broadcast), so no rank waits on another.
 """
 
 from __future__ import annotations
@@ -52,12 +53,20 @@ def evaluation_record(evaluator, summary: dict[str, float]) -> dict[str, Any]:
     }
 
 
+def evaluation_records(evaluator, summary: dict[str, float]) -> list[dict[str, Any]]:
+    """The records of one evaluation: the evaluator's own split by dataset when it has them
+    (:meth:`~trl_unlearn.evaluation.wmdp_evaluator.WMDPEvaluator.evaluation_records`: WMDP's
+    subsets and MMLU are different Hub datasets), else :func:`evaluation_record`."""
+    own = getattr(evaluator, "evaluation_records", None)
+    return own(summary) if callable(own) else [evaluation_record(evaluator, summary)]
+
+
 class UnlearningEvalCallback(TrainerCallback):
     """Evaluate a benchmark periodically during training and log its summary.
 
     Parameters
     ----------
-    evaluator : TOFUEvaluator or compatible
+    evaluator : TOFUEvaluator, MUSEEvaluator, WMDPEvaluator or compatible
         Needs ``evaluate(model, tokenizer, reference)``, ``summarize(results, reference)`` and
         ``reference_results(tokenizer, reference)``; ``forget_split``, ``benchmark`` and
         ``dataset_id`` attributes are used if present.
@@ -78,7 +87,7 @@ class UnlearningEvalCallback(TrainerCallback):
         Also evaluate before the first step (the "before unlearning" point of a curve).
     metric_key_prefix : str, optional
         Prefix of the logged keys (``eval_tofu`` -> ``eval_tofu_model_utility``); default
-        ``"eval_" + evaluator.benchmark.lower()`` (``eval_tofu``, ``eval_muse``).
+        ``"eval_" + evaluator.benchmark.lower()`` (``eval_tofu``, ``eval_muse``, ``eval_wmdp``).
     save_dir : str, optional
         If set, the main process writes ``<save_dir>/step-<N>/TOFU_EVAL.json`` and
         ``TOFU_SUMMARY.json`` after each evaluation.
@@ -229,7 +238,7 @@ class UnlearningEvalCallback(TrainerCallback):
     def _record_eval_results(self, summary: dict[str, float]) -> None:
         eval_results = getattr(self.trainer, "eval_results", None) if self.trainer is not None else None
         if isinstance(eval_results, list):
-            eval_results.append(evaluation_record(self.evaluator, summary))
+            eval_results.extend(evaluation_records(self.evaluator, summary))
 
     def _save(self, results, summary, step: int) -> None:
         folder = os.path.join(os.fspath(self.save_dir), f"step-{step}")

@@ -1,4 +1,4 @@
-"""One declarative spec per benchmark: :data:`TOFU`, :data:`MUSE` (in :data:`BENCHMARKS`).
+"""One declarative spec per benchmark: :data:`TOFU`, :data:`MUSE`, :data:`WMDP` (in :data:`BENCHMARKS`).
 
 A :class:`BenchmarkSpec` names a benchmark's metrics (open-unlearning's log keys), the groups
 accepted in ``metrics=``, what each metric is computed from, their display names, the Hub
@@ -7,9 +7,11 @@ datasets, the paper and the log file names. The evaluators, the summaries
 :mod:`~trl_unlearn.evaluation.results` and the model cards all read it; nothing else lists
 metric names.
 
-Adding a benchmark (e.g. WMDP) means a spec here, its summary (pure functions from per-example
-values to aggregates) and its evaluator (the per-example values); the model cards, the Hub
-results and the training callback need nothing new.
+Adding a benchmark means a spec here, its summary (pure functions from per-example values to
+aggregates) and its evaluator (the per-example values); the model cards, the Hub results and the
+training callback need nothing new. A benchmark whose metrics come from several Hub datasets
+(WMDP: ``cais/wmdp`` configs and ``cais/mmlu``) says which metric is from which in
+:attr:`BenchmarkSpec.metric_datasets`.
 
 Pure data: importing this module imports neither torch nor transformers.
 """
@@ -23,6 +25,7 @@ __all__ = [
     "BENCHMARKS",
     "MUSE",
     "TOFU",
+    "WMDP",
     "BenchmarkSpec",
     "benchmark_of_dataset",
     "benchmark_spec",
@@ -55,7 +58,7 @@ class BenchmarkSpec:
     Attributes
     ----------
     name : str
-        ``"TOFU"``, ``"MUSE"``.
+        ``"TOFU"``, ``"MUSE"``, ``"WMDP"``.
     dataset_ids : tuple of str
         Its Hub datasets (the first is the default when there is one).
     title, paper_id, citation : str
@@ -74,6 +77,10 @@ class BenchmarkSpec:
         Readable names (model cards, ``model-index``).
     exclusive_prefixes : tuple of str
         Key prefixes only this benchmark's logs have (to refuse a log of another benchmark).
+    metric_datasets : mapping of str to (str, str or None)
+        The Hub dataset and config of the metrics that each come from their own dataset
+        (``"wmdp_bio"`` -> ``("cais/wmdp", "wmdp-bio")``); empty when the whole evaluation is one
+        dataset.
     """
 
     name: str
@@ -89,6 +96,7 @@ class BenchmarkSpec:
     dependencies: Mapping[str, tuple[str, ...]]
     display_names: Mapping[str, str] = field(default_factory=dict)
     exclusive_prefixes: tuple[str, ...] = ()
+    metric_datasets: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
 
     def expand_metrics(self, requested: Iterable[str]) -> set[str]:
         """Resolve metric and group names and add the metrics each one is computed from.
@@ -246,8 +254,61 @@ MUSE = BenchmarkSpec(
     exclusive_prefixes=_MUSE_ROUGE,
 )
 
+# --------------------------------------------------------------------------------------------
+# WMDP (with MMLU)
+# --------------------------------------------------------------------------------------------
+#: WMDP's subsets, by the short names of ``WMDPEvaluator(subsets=...)``.
+WMDP_SUBSETS = ("bio", "chem", "cyber")
+
+WMDP = BenchmarkSpec(
+    name="WMDP",
+    dataset_ids=("cais/wmdp", "cais/mmlu"),
+    title="The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning",
+    paper_id="2403.03218",
+    citation=(
+        "@inproceedings{li2024wmdp,\n"
+        "    title     = {{The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning}},\n"
+        "    author    = {"
+        "Nathaniel Li and Alexander Pan and Anjali Gopal and Summer Yue and "
+        "Daniel Berrios and Alice Gatti and Justin D. Li and Ann-Kathrin Dombrowski and "
+        "Shashwat Goel and Long Phan and Gabriel Mukobi and Nathan Helm-Burger and "
+        "Rassin Lababidi and Lennart Justen and Andrew B. Liu and Michael Chen and "
+        "Isabelle Barrass and Oliver Zhang and Xiaoyuan Zhu and Rishub Tamirisa and "
+        "Bhrugu Bharathi and Adam Khoja and Zhenqi Zhao and Ariel Herbert-Voss and "
+        "Cort B. Breuer and Samuel Marks and Oam Patel and Andy Zou and "
+        "Mantas Mazeika and Zifan Wang and Palash Oswal and Weiran Lin and "
+        "Adam A. Hunt and Justin Tienken-Harder and Kevin Y. Shih and Kemper Talley and "
+        "John Guan and Russell Kaplan and Ian Steneker and David Campbell and "
+        "Brad Jokubaitis and Alex Levinson and Jean Wang and William Qian and "
+        "Kallol Krishna Karmakar and Steven Basart and Stephen Fitz and Mindy Levine and "
+        "Ponnurangam Kumaraguru and Uday Tupakula and Vijay Varadharajan and Ruoyu Wang and "
+        "Yan Shoshitaishvili and Jimmy Ba and Kevin M. Esvelt and Alexandr Wang and "
+        "Dan Hendrycks},\n"
+        "    booktitle = {International Conference on Machine Learning},\n"
+        "    year      = {2024}\n"
+        "}"
+    ),
+    eval_file="WMDP_EVAL.json",
+    summary_file="WMDP_SUMMARY.json",
+    reference_name="reference",
+    metrics=(*(f"wmdp_{s}" for s in WMDP_SUBSETS), "mmlu"),
+    groups={"wmdp": tuple(f"wmdp_{s}" for s in WMDP_SUBSETS)},
+    dependencies={},
+    display_names={
+        "wmdp_bio": "WMDP-Bio accuracy",
+        "wmdp_chem": "WMDP-Chem accuracy",
+        "wmdp_cyber": "WMDP-Cyber accuracy",
+        "mmlu": "MMLU accuracy",
+    },
+    exclusive_prefixes=("wmdp_", "mmlu"),
+    metric_datasets={
+        **{f"wmdp_{s}": ("cais/wmdp", f"wmdp-{s}") for s in WMDP_SUBSETS},
+        "mmlu": ("cais/mmlu", "all"),
+    },
+)
+
 #: Every benchmark trl-unlearn knows, by name.
-BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (TOFU, MUSE)}
+BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (TOFU, MUSE, WMDP)}
 
 
 def benchmark_spec(name: str) -> BenchmarkSpec | None:

@@ -1,4 +1,4 @@
-"""``trl-unlearn eval tofu|muse``: evaluate a model and write the summary and per-example results."""
+"""``trl-unlearn eval tofu|muse|wmdp``: evaluate a model and write the summary and per-example results."""
 
 from __future__ import annotations
 
@@ -16,7 +16,17 @@ class EvalArguments:
     output_dir: str = field(default="eval_results", metadata={"help": "Where to write *_EVAL.json and *_SUMMARY.json."})
     forget_split: str = field(default="forget10", metadata={"help": "TOFU forget split (forget01/05/10)."})
     corpus: str = field(default="news", metadata={"help": "MUSE corpus: news or books."})
-    data_dir: str | None = field(default=None, metadata={"help": "Read the benchmark from local files."})
+    subsets: list[str] = field(
+        default_factory=lambda: ["bio", "chem", "cyber"], metadata={"help": "WMDP subsets: bio, chem, cyber."}
+    )
+    mmlu: bool = field(default=True, metadata={"help": "WMDP: also evaluate MMLU (--no_mmlu to skip it)."})
+    tasks: list[str] = field(
+        default_factory=list, metadata={"help": "WMDP: other lm-evaluation-harness tasks by name (e.g. arc_easy)."}
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "Read the benchmark from local files (WMDP: wmdp-bio.jsonl ... and mmlu.jsonl)."},
+    )
     retain_reference: str | None = field(
         default=None, metadata={"help": "Retain (TOFU) / retrain (MUSE) reference: an evaluation log (TOFU_EVAL.json / MUSE_EVAL.json) or its folder; evaluate a reference model first with `trl-unlearn eval`."}
     )
@@ -60,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..checks import check_model_path, check_output_dir
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in ("tofu", "muse"):
-        print("usage: trl-unlearn eval tofu|muse --model_name_or_path ID [--help]", file=sys.stderr)
+    if not argv or argv[0] not in ("tofu", "muse", "wmdp"):
+        print("usage: trl-unlearn eval tofu|muse|wmdp --model_name_or_path ID [--help]", file=sys.stderr)
         return 2
     benchmark = argv[0]
     (args,) = HfArgumentParser(EvalArguments).parse_args_into_dataclasses(argv[1:])
@@ -73,6 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         evaluator = TOFUEvaluator(args.forget_split, data_dir=args.data_dir, prompt_format=prompt_format(args),
                                   reference=args.retain_reference, batch_size=args.batch_size, limit=args.limit,
                                   attention_mask_mode=args.attention_mask_mode)
+    elif benchmark == "wmdp":
+        from ..evaluation.wmdp_evaluator import WMDPEvaluator
+
+        if args.retain_reference is not None:
+            raise SystemExit("WMDP has no reference model: drop --retain_reference.")
+        evaluator = WMDPEvaluator(args.subsets, mmlu=args.mmlu, tasks=args.tasks, data_dir=args.data_dir,
+                                  batch_size=args.batch_size, limit=args.limit)
     else:
         from ..evaluation.muse_evaluator import MUSEEvaluator
 

@@ -106,7 +106,7 @@ def run(method: str, script_args, training_args, model_args):
     from trl import get_peft_config
 
     from ..checks import check_hub_push, check_model_path, check_output_dir, check_positive
-    from ..evaluation.callback import evaluation_record
+    from ..evaluation.callback import evaluation_records
     from ..trainer import METHODS
     from .datasets_loading import load_split
 
@@ -153,7 +153,7 @@ def run(method: str, script_args, training_args, model_args):
                 f"{evaluator.benchmark.lower()} --model_name_or_path {training_args.output_dir}`."
             ) from err
         logger.info("%s summary: %s", evaluator.benchmark, summary)
-        trainer.eval_results.append(evaluation_record(evaluator, summary))
+        trainer.eval_results.extend(evaluation_records(evaluator, summary))
         trainer.log({f"final_{evaluator.benchmark.lower()}_{k}": v for k, v in summary.items()})
         trainer.create_model_card()
     if training_args.push_to_hub:

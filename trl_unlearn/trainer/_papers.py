@@ -1,5 +1,7 @@
 """Papers (title, arXiv id, BibTeX) of the methods added after the first five, for model cards."""
 
+from ..evaluation.spec import WMDP as _WMDP
+
 TOFU = {
     "title": "TOFU: A Task of Fictitious Unlearning for LLMs",
     "id": "2401.06121",
@@ -73,33 +75,8 @@ CEU = {
         "}"
     ),
 }
-RMU = {
-    "title": "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning",
-    "id": "2403.03218",
-    "citation": (
-        "@inproceedings{li2024wmdp,\n"
-        "    title     = {{The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning}},\n"
-        "    author    = {"
-        "Nathaniel Li and Alexander Pan and Anjali Gopal and Summer Yue and "
-        "Daniel Berrios and Alice Gatti and Justin D. Li and Ann-Kathrin Dombrowski and "
-        "Shashwat Goel and Long Phan and Gabriel Mukobi and Nathan Helm-Burger and "
-        "Rassin Lababidi and Lennart Justen and Andrew B. Liu and Michael Chen and "
-        "Isabelle Barrass and Oliver Zhang and Xiaoyuan Zhu and Rishub Tamirisa and "
-        "Bhrugu Bharathi and Adam Khoja and Zhenqi Zhao and Ariel Herbert-Voss and "
-        "Cort B. Breuer and Samuel Marks and Oam Patel and Andy Zou and "
-        "Mantas Mazeika and Zifan Wang and Palash Oswal and Weiran Lin and "
-        "Adam A. Hunt and Justin Tienken-Harder and Kevin Y. Shih and Kemper Talley and "
-        "John Guan and Russell Kaplan and Ian Steneker and David Campbell and "
-        "Brad Jokubaitis and Alex Levinson and Jean Wang and William Qian and "
-        "Kallol Krishna Karmakar and Steven Basart and Stephen Fitz and Mindy Levine and "
-        "Ponnurangam Kumaraguru and Uday Tupakula and Vijay Varadharajan and Ruoyu Wang and "
-        "Yan Shoshitaishvili and Jimmy Ba and Kevin M. Esvelt and Alexandr Wang and "
-        "Dan Hendrycks},\n"
-        "    booktitle = {International Conference on Machine Learning},\n"
-        "    year      = {2024}\n"
-        "}"
-    ),
-}
+# RMU was introduced with the WMDP benchmark: its paper is the benchmark spec's (one copy).
+RMU = {"title": _WMDP.title, "id": _WMDP.paper_id, "citation": _WMDP.citation}
 PDU = {
     "title": "Constrained Entropic Unlearning: A Primal-Dual Framework for Large Language Models",
     "id": "2506.05314",
