@@ -61,6 +61,10 @@ def main() -> None:
         limit=args.limit,
         attention_mask_mode=args.attention_mask_mode,
     )
+    try:  # the code that runs is the code checked out now, not when the run ends
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = None
     start = time.perf_counter()
     results = evaluator.evaluate(model, tokenizer)
     seconds = time.perf_counter() - start
@@ -85,10 +89,6 @@ def main() -> None:
     for key, entry in summary.items():
         print(f"  {key:22s} {entry['ours']:.6f} | {entry['open_unlearning']:.6f} | {entry['abs_diff']:.2e}")
     if args.out:
-        try:
-            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        except OSError:
-            commit = None
         report = {
             "command": "python benchmarks/ou_parity_smollm2.py " + " ".join(
                 f"--{k} {v}" for k, v in vars(args).items() if v is not None and k not in ("out", "data_dir", "oracle")
