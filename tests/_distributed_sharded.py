@@ -9,8 +9,8 @@ evaluation of the sharded model, during training (``UnlearningEvalCallback``) an
 per example. Results go to ``OUT/results.json``.
 
 Accelerate only turns FSDP on for GPU-like devices; on CPU (gloo) its state is set to FSDP
-here, after it ignored the plugin, so that the trainer takes accelerate's own FSDP2 code path
-(``fsdp2_prepare_model``, ``get_state_dict``) exactly as on GPUs.
+(:func:`trl_unlearn.testing.enable_fsdp_on_cpu`), so that the trainer takes accelerate's own
+FSDP2 code path (``fsdp2_prepare_model``, ``get_state_dict``) exactly as on GPUs.
 """
 
 import json
@@ -26,26 +26,14 @@ os.environ.setdefault("HF_HOME", tempfile.mkdtemp())
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
-from accelerate.state import AcceleratorState  # noqa: E402
-from accelerate.utils import DistributedType  # noqa: E402
+
+from trl_unlearn.testing import enable_fsdp_on_cpu  # noqa: E402
 
 out, mode = sys.argv[1], sys.argv[2]
 sharded = mode == "fsdp"
 torch.set_num_threads(1)
-
 if sharded:
-    _init = AcceleratorState.__init__
-    _plugin = []  # the trainer's FSDP plugin, kept for the states accelerate re-creates without it
-
-    def _init_with_fsdp_on_cpu(self, *args, fsdp_plugin=None, **kwargs):
-        _init(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
-        if fsdp_plugin is not None:
-            _plugin[:] = [fsdp_plugin]
-        if _plugin and self.distributed_type == DistributedType.MULTI_CPU:
-            self.distributed_type = DistributedType.FSDP
-            self.fsdp_plugin = _plugin[0]
-
-    AcceleratorState.__init__ = _init_with_fsdp_on_cpu
+    enable_fsdp_on_cpu()
 
 from datasets import Dataset  # noqa: E402
 from peft import LoraConfig, get_peft_model_state_dict  # noqa: E402

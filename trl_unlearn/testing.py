@@ -96,6 +96,32 @@ def make_model(tokenizer, hidden_size: int = 32, num_layers: int = 2, seed: int 
     return model
 
 
+def enable_fsdp_on_cpu() -> None:
+    """Let ``accelerate`` run FSDP on CPU processes (gloo), for multi-process tests and benchmarks.
+
+    Accelerate only turns FSDP on for GPU-like devices and ignores the FSDP plugin on CPU. This
+    patches ``AcceleratorState.__init__`` to set the state to FSDP after it did (keeping the trainer's
+    plugin for the states accelerate re-creates without one), so that the trainer takes accelerate's
+    own FSDP2 code path (``fsdp2_prepare_model``, ``get_state_dict``) exactly as on GPUs. Call it
+    once per process, before the trainer is built.
+    """
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedType
+
+    init = AcceleratorState.__init__
+    plugin = []  # the trainer's FSDP plugin
+
+    def init_with_fsdp_on_cpu(self, *args, fsdp_plugin=None, **kwargs):
+        init(self, *args, fsdp_plugin=fsdp_plugin, **kwargs)
+        if fsdp_plugin is not None:
+            plugin[:] = [fsdp_plugin]
+        if plugin and self.distributed_type == DistributedType.MULTI_CPU:
+            self.distributed_type = DistributedType.FSDP
+            self.fsdp_plugin = plugin[0]
+
+    AcceleratorState.__init__ = init_with_fsdp_on_cpu
+
+
 def fictitious_qa(n: int = 8, offset: int = 0) -> list[dict[str, str]]:
     """Deterministic fictitious question/answer pairs in TOFU's ``question``/``answer`` columns."""
     cities = ["paris", "london", "rome", "tokyo", "cairo", "lima", "oslo"]
