@@ -137,7 +137,8 @@ def main():
     parser.add_argument("--batch", type=int, default=8, help="global batch (forget and retain rows each); even")
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=4, help="timed steps (after 2 warm-up steps)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads per configuration, in all (at least one per process)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="CPU threads per configuration, in all (at least one per process)")
     parser.add_argument("--methods", nargs="+", default=["npo"], choices=["npo", "dipo"])
     parser.add_argument("--configs", nargs="+", default=CONFIGS, choices=CONFIGS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # METHOD:CONFIG, in a worker process
