@@ -93,7 +93,12 @@ def train(method: str, ref_mode: str, folder: str):
                 for name, p in trainer.model.named_parameters()}
     trainer.save_model(folder)
     record = {"losses": [h["loss"] for h in trainer.state.log_history if "forget_loss" in h],
-              "reference_mode": trainer.reference_mode, "ref_model_sharded": is_sharded_model(trainer.ref_model)}
+              "reference_mode": trainer.reference_mode, "ref_model_sharded": is_sharded_model(trainer.ref_model),
+              # after its forward passes, no reference parameter may be held whole (FSDP2 keeps the root group
+              # gathered after a forward pass unless told to reshard it)
+              "ref_whole_params": sorted(name for name, p in (trainer.ref_model.named_parameters() if sharded and
+                                                              trainer.ref_model is not None else ())
+                                         if not hasattr(p, "to_local"))}
     if trainer.accelerator.is_main_process:
         if ref_mode == "peft":
             saved = load_file(os.path.join(folder, "adapter_model.safetensors"))

@@ -58,6 +58,7 @@ def test_fsdp2_two_processes_match_one_process(tmp_path):
         assert two["reference_mode"] == one["reference_mode"], case
         # a held reference model (frozen copy, explicit ref_model) is sharded like the policy
         assert two["ref_model_sharded"] == (one["reference_mode"] in ("copy", "model")), case
+        assert two["ref_whole_params"] == [], case
         assert two["saved_vs_gathered"] == 0.0, case  # the saved folder is the gathered full state dict
         w1, w2 = _weights(single / case), _weights(double / case)
         assert w1.keys() == w2.keys(), case

@@ -44,7 +44,11 @@ def prepare_reference(model: torch.nn.Module, accelerator) -> torch.nn.Module:
         if accelerator.is_fsdp2:
             from accelerate.utils.fsdp_utils import fsdp2_prepare_model
 
-            return fsdp2_prepare_model(accelerator, model).eval()
+            model = fsdp2_prepare_model(accelerator, model).eval()
+            # accelerate keeps the final norm + LM head group gathered after a forward pass (a backward
+            # pass follows it in training); a reference never runs one, so every group reshards
+            model.set_reshard_after_forward(True)
+            return model
         return prepare_fsdp(model, accelerator).eval()
     return accelerator.prepare_model(model, evaluation_mode=True)
 
