@@ -82,7 +82,9 @@ class TofuBenchConfig:
     # ---- stage 2: unlearning
     methods: list[str] = field(
         default_factory=_default_methods,
-        metadata={"help": "Unlearning methods to run: any of npo, dipo, gradascent, graddiff, simnpo."},
+        metadata={"help": "Unlearning methods to run (default: npo, dipo, gradascent, graddiff, simnpo): any "
+                          "trainer of the package by its lower-case name, also idkdpo, altpo, idknll, undial, wga, "
+                          "satimp, ceu, rmu, pdu."},
     )
     method_settings: str | None = field(
         default=None,
