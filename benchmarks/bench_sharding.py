@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from bench_trainers import _build, _data, _rss_mb
+from bench_trainers import _build, _data, _rss_mb, run_metadata
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -150,6 +150,8 @@ def main():
         a.method, a.config = a.worker.split(":")
         sys.stdout.write("RESULT " + json.dumps(worker(a)) + "\n")  # one write: the ranks' lines do not interleave
         return
+    meta = run_metadata(__file__, dict(zip(("hidden", "layers", "vocab", "batch", "length", "steps", "threads"),
+                                           (a.hidden, a.layers, a.vocab, a.batch, a.length, a.steps, a.threads))))
     results = {}
     for method in a.methods:
         for config in a.configs:
@@ -168,7 +170,7 @@ def main():
                   f"x{r['model_bytes_per_process'] / base['model_bytes_per_process']:.2f} ({saved:.1f} MiB saved)")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump({**meta, "results": results}, f, indent=2)
 
 
 if __name__ == "__main__":

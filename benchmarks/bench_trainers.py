@@ -74,6 +74,23 @@ def _data(a, n, seed):
     return Dataset.from_dict(rows)
 
 
+def run_metadata(script: str, model: dict) -> dict:
+    """The command, the commit checked out now (call it before measuring: the code measured) and the
+    versions, written next to a benchmark's results."""
+    import platform
+
+    import accelerate
+    import torch
+    import transformers
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(script)),
+                            capture_output=True, text=True).stdout.strip() or None
+    return {"command": " ".join(["python", f"benchmarks/{os.path.basename(script)}", *sys.argv[1:]]), "commit": commit,
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                         "accelerate": accelerate.__version__, "python": platform.python_version()},
+            "model": model}
+
+
 def worker(a) -> dict:
     import torch
 
@@ -165,8 +182,8 @@ def main():
         print("RESULT " + json.dumps(worker(a)))
         return
     passthrough = [f"--{k}={getattr(a, k)}" for k in ("hidden", "layers", "vocab", "batch", "length", "steps")]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=os.path.dirname(os.path.abspath(__file__)),
-                            capture_output=True, text=True).stdout.strip() or None  # the code measured: now
+    meta = run_metadata(__file__, dict(zip(("hidden", "layers", "vocab", "batch", "length", "steps"),
+                                           (a.hidden, a.layers, a.vocab, a.batch, a.length, a.steps))))
     results = {}
     for mode in a.modes:
         out = subprocess.run([sys.executable, __file__, f"--mode={mode}", *passthrough], capture_output=True, text=True)
@@ -184,16 +201,6 @@ def main():
         for mode, r in results.items():
             print(f"{mode:>16}: time x{r['step_s'] / base['step_s']:.2f}   peak memory x{r['peak_mb'] / base['peak_mb']:.2f}")
     if a.json:
-        import platform
-
-        import torch
-        import transformers
-
-        meta = {"command": " ".join(["python", "benchmarks/bench_trainers.py", *sys.argv[1:]]), "commit": commit,
-                "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                             "python": platform.python_version()},
-                "model": dict(zip(("hidden", "layers", "vocab", "batch", "length", "steps"),
-                                  (a.hidden, a.layers, a.vocab, a.batch, a.length, a.steps)))}
         with open(a.json, "w") as f:
             json.dump({**meta, "results": results}, f, indent=2)
 
