@@ -177,6 +177,7 @@ def generate_alternates(
     instruction: str = ALTERNATE_INSTRUCTION,
     column: str = "alternate",
     one_row_per_alternate: bool = True,
+    progress: bool = True,
 ):
     """Sample alternate answers to each question with the model itself (AltPO's data step).
 
@@ -207,6 +208,8 @@ def generate_alternates(
     one_row_per_alternate : bool
         ``True``: one row per (question, alternate), as AltPO trains; ``False``: one row per question
         with a list of alternates in ``column`` (the trainers expand it).
+    progress : bool
+        Show a progress bar over the ``generate`` calls.
 
     Returns
     -------
@@ -216,6 +219,8 @@ def generate_alternates(
     import torch
     from datasets import Dataset
     from transformers import set_seed
+
+    from .evaluation.batching import progress_bar_iter
 
     dataset = as_dataset(dataset, "forget")
     data_format = detect_format(dataset.column_names, dataset[0])
@@ -239,7 +244,7 @@ def generate_alternates(
         tokenizer.pad_token = tokenizer.eos_token
     generated: list[list[str]] = []
     try:
-        for start in range(0, len(texts), batch_size):
+        for start in progress_bar_iter(range(0, len(texts), batch_size), "sampling alternates", progress):
             chunk = texts[start : start + batch_size]
             # the chat template already carries any special tokens it needs
             enc = tokenizer(chunk, return_tensors="pt", padding=True,
