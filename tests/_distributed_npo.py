@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HOME", tempfile.mkdtemp())
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests._helpers import config_kwargs, make_setup  # noqa: E402
+from tests._helpers import config_kwargs, finish_distributed, make_setup  # noqa: E402
 from trl_unlearn import NPOConfig, NPOTrainer  # noqa: E402
 
 out, per_device = sys.argv[1], int(sys.argv[2])
@@ -26,3 +26,4 @@ if trainer.accelerator.is_main_process:
     with open(out, "w") as f:
         json.dump({"world_size": trainer.accelerator.num_processes, "losses": [h["loss"] for h in hist],
                    "forget_losses": [h["forget_loss"] for h in hist], "param_checksum": checksum}, f)
+finish_distributed()

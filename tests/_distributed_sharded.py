@@ -40,7 +40,7 @@ from peft import LoraConfig, get_peft_model_state_dict  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
 import trl_unlearn as tu  # noqa: E402
-from tests._helpers import config_kwargs, make_setup  # noqa: E402
+from tests._helpers import config_kwargs, finish_distributed, make_setup  # noqa: E402
 from tests._tofu_fixture import HOLDOUT, TOFU_TINY, read_rows, tiny_model, tiny_tokenizer  # noqa: E402
 from trl_unlearn.evaluation.batching import is_sharded_model  # noqa: E402
 from trl_unlearn.evaluation.callback import UnlearningEvalCallback  # noqa: E402
@@ -138,3 +138,4 @@ record["tofu"] = evaluate_sharded()
 if int(os.environ.get("RANK", "0")) == 0:
     with open(os.path.join(out, "results.json"), "w") as fh:
         json.dump(record, fh)
+finish_distributed()

@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from accelerate import PartialState  # noqa: E402
 from datasets import Dataset  # noqa: E402
 
+from tests._helpers import finish_distributed  # noqa: E402
 from tests._tofu_fixture import HOLDOUT, TOFU_TINY, read_rows, tiny_model, tiny_tokenizer  # noqa: E402
 from trl_unlearn import NPOConfig, NPOTrainer  # noqa: E402
 from trl_unlearn.evaluation.callback import UnlearningEvalCallback  # noqa: E402
@@ -69,3 +70,4 @@ record["callback_steps"] = [h["step"] for h in callback.history]
 if state.is_main_process:
     with open(out, "w") as fh:
         json.dump(record, fh)
+finish_distributed()

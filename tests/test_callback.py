@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 from datasets import Dataset
 
-from tests._helpers import free_port
+from tests._helpers import run_distributed
 from tests._tofu_fixture import HOLDOUT, TOFU_TINY, read_rows, single_thread, tiny_model, tiny_tokenizer
 from trl_unlearn.evaluation.callback import UnlearningEvalCallback
 from trl_unlearn.evaluation.tofu_evaluator import TOFUEvaluator
@@ -127,11 +124,8 @@ DIST_SCRIPT = Path(__file__).with_name("_distributed_tofu_eval.py")
 
 @pytest.mark.slow
 def test_two_processes_give_the_single_process_results(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     double = tmp_path / "double.json"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           str(DIST_SCRIPT), str(double)]  # fmt: skip
-    subprocess.run(cmd, check=True, env=env, timeout=600)
+    run_distributed(DIST_SCRIPT, double)
     b = json.loads(double.read_text())
     tok = tiny_tokenizer()
     single = TOFUEvaluator("forget10", data_dir=TOFU_TINY, holdout=HOLDOUT, max_new_tokens=4)

@@ -10,7 +10,7 @@ import torch
 from trl_unlearn import NPOConfig, NPOTrainer
 from trl_unlearn.testing import make_model, mean_token_log_prob
 
-from ._helpers import config_kwargs, free_port, make_setup
+from ._helpers import config_kwargs, make_setup, run_distributed
 
 
 def _hand_seq_logp(model, prompt_ids, completion_ids):
@@ -262,17 +262,7 @@ def test_two_processes_match_one_process_with_same_global_batch(tmp_path):
     single = tmp_path / "single.json"
     subprocess.run([sys.executable, str(DIST_SCRIPT), str(single), "4"], check=True, env=env, timeout=600)
     double = tmp_path / "double.json"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", str(free_port()), "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", str(DIST_SCRIPT), str(double), "2"]
-    # A gloo worker has aborted (SIGABRT, no Python traceback) now and then on a saturated 2-core
-    # machine, right after the first backward; one fresh launch on a new port is allowed for that.
-    for _ in range(2):
-        done = subprocess.run(cmd, env=env, timeout=600, capture_output=True, text=True)
-        if done.returncode == 0:
-            break
-        cmd[cmd.index("--main_process_port") + 1] = str(free_port())
-    else:
-        raise AssertionError(f"2-process run failed twice:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    run_distributed(DIST_SCRIPT, double, 2, launcher="accelerate")
     import json
 
     a, b = json.loads(single.read_text()), json.loads(double.read_text())

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests._helpers import free_port
+from tests._helpers import run_distributed
 from trl_unlearn.evaluation.batching import collective_mode, distributed_map, is_sharded_model
 
 SCRIPT = Path(__file__).with_name("_distributed_sharded.py")
@@ -43,10 +43,7 @@ def test_fsdp2_two_processes_match_one_process(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     single, double = tmp_path / "single", tmp_path / "fsdp"
     subprocess.run([sys.executable, str(SCRIPT), str(single), "single"], check=True, env=env, timeout=600)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           str(SCRIPT), str(double), "fsdp"]
-    done = subprocess.run(cmd, env=env, timeout=900, capture_output=True, text=True)
-    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
+    run_distributed(SCRIPT, double, "fsdp", timeout=900)
     a = json.loads((single / "results.json").read_text())
     b = json.loads((double / "results.json").read_text())
     assert a["world_size"] == 1 and b["world_size"] == 2
