@@ -6,7 +6,8 @@ batch 2 each with the model sharded by FSDP2. For each case (method, reference m
 process writes the per-step losses, the saved model (``OUT/<case>``, a ``save_pretrained``
 folder) and, sharded, how far the saved weights are from the gathered shards; then a TOFU
 evaluation of the sharded model, during training (``UnlearningEvalCallback``) and after it,
-per example. Results go to ``OUT/results.json``.
+per example, and MUSE and WMDP evaluations of it after training. Results go to
+``OUT/results.json``.
 
 Accelerate only turns FSDP on for GPU-like devices; on CPU (gloo) its state is set to FSDP
 (:func:`trl_unlearn.testing.enable_fsdp_on_cpu`), so that the trainer takes accelerate's own
@@ -44,8 +45,11 @@ from tests._helpers import config_kwargs, finish_distributed, make_setup  # noqa
 from tests._tofu_fixture import HOLDOUT, TOFU_TINY, read_rows, tiny_model, tiny_tokenizer  # noqa: E402
 from trl_unlearn.evaluation.batching import is_sharded_model  # noqa: E402
 from trl_unlearn.evaluation.callback import UnlearningEvalCallback  # noqa: E402
+from trl_unlearn.evaluation.muse_evaluator import MUSEEvaluator  # noqa: E402
 from trl_unlearn.evaluation.tofu_evaluator import TOFUEvaluator  # noqa: E402
+from trl_unlearn.evaluation.wmdp import WMDPEvaluator  # noqa: E402
 
+MUSE_TINY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "muse_tiny")
 FSDP = {"fsdp": True, "fsdp_config": {"version": 2, "state_dict_type": "FULL_STATE_DICT", "reshard_after_forward": True},
         "ddp_backend": "gloo"}
 NPO_MODES = ("copy", "peft", "precomputed", "precomputed_ref_model", "model")
@@ -126,8 +130,25 @@ def evaluate_sharded():
     trainer.add_callback(callback)
     trainer.train()
     results = tofu_evaluator().evaluate(trainer.model, tok)  # after training, on the (sharded) trained model
-    return {"callback": [h["summary"] for h in callback.history], "after": results,
+    # MUSE and WMDP on the same sharded model: every rank in every forward pass
+    muse = MUSEEvaluator("news", data_dir=MUSE_TINY, max_length=40, verbmem_max_new_tokens=6, knowmem_max_new_tokens=5,
+                         distributed="shard", progress=False).evaluate(trainer.model, tok)
+    wmdp = WMDPEvaluator(subsets=("bio",), mmlu=False, data_dir=write_wmdp_fixture(), batch_size=2,
+                         progress=False).evaluate(trainer.model, tok)
+    return {"callback": [h["summary"] for h in callback.history], "after": results, "muse": muse, "wmdp": wmdp,
             "sharded": is_sharded_model(trainer.model)}
+
+
+def write_wmdp_fixture() -> str:
+    """Six multiple-choice rows in the WMDP layout, in words the TOFU fixture's tokenizer knows."""
+    folder = tempfile.mkdtemp(prefix="wmdp-")
+    words = [r["answer"].split()[0] for r in read_rows("retain90")] + ["yes", "no", "the", "a"]
+    with open(os.path.join(folder, "wmdp-bio.jsonl"), "w") as fh:
+        for i in range(6):
+            row = {"question": f"{words[i % len(words)]} ?", "choices": [words[(i + k) % len(words)] for k in range(4)],
+                   "answer": i % 4}
+            fh.write(json.dumps(row) + "\n")
+    return folder
 
 
 record = {"world_size": int(os.environ.get("WORLD_SIZE", "1")), "cases": {}}

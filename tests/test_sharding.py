@@ -81,3 +81,14 @@ def test_fsdp2_two_processes_match_one_process(tmp_path):
             assert per_b[key] == pytest.approx(value, rel=1e-5, abs=1e-5), key
         else:
             assert per_b[key] == value, key
+
+    # MUSE and WMDP on the sharded model: the 1-process results, per example
+    for benchmark in ("muse", "wmdp"):
+        flat_a, flat_b = _flatten({k: v for k, v in ta[benchmark].items() if k != "mia_gradnorm"}), _flatten(tb[benchmark])
+        assert flat_a.keys() == flat_b.keys(), benchmark
+        for key, value in flat_a.items():
+            if isinstance(value, float):
+                assert flat_b[key] == pytest.approx(value, rel=1e-5, abs=1e-5), (benchmark, key)
+            else:
+                assert flat_b[key] == value, (benchmark, key)
+    assert any("value_by_index" in k for k in _flatten(ta["muse"]))

@@ -16,7 +16,7 @@ lm-eval's.
 lm-eval evaluates an in-memory model in one process: under ``torch.distributed`` rank 0 runs it
 and broadcasts the results (``distributed="shard"`` and ``"main"`` both do that); every rank must
 call :meth:`WMDPEvaluator.evaluate`. A sharded model (FSDP, DeepSpeed ZeRO-3) is evaluated by every
-rank in lock-step instead, since each of its forward passes needs all of them (not tested yet).
+rank in lock-step instead, since each of its forward passes needs all of them.
 
 This is the only module of trl-unlearn that imports lm-eval (the ``wmdp`` extra).
 """
