@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "trl_unlearn"
-MAX_MODULE_LINES = 620  # the guideline is ~600
+MAX_MODULE_LINES = 600  # the guideline
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

@@ -233,29 +233,18 @@ def eval_results_from_records(records: Iterable[Mapping[str, Any]] | None) -> li
     -------
     list of huggingface_hub.EvalResult
     """
-    results: list[EvalResult] = []
-    for record in latest_records(records):
-        results.extend(
-            eval_results_from_summary(
-                record["benchmark"],
-                record.get("dataset_id"),
-                record.get("dataset_config"),
-                record["summary"],
-                dataset_split=record.get("dataset_split"),
-                dataset_revision=record.get("dataset_revision"),
-            )
+    return [
+        result
+        for record in latest_records(records)
+        for result in eval_results_from_summary(
+            record["benchmark"], record.get("dataset_id"), record.get("dataset_config"), record["summary"],
+            dataset_split=record.get("dataset_split"), dataset_revision=record.get("dataset_revision"),
         )
-    return results
+    ]
 
 
 def _evaluation_key(result: EvalResult) -> tuple:
-    return (
-        result.task_type,
-        result.dataset_type,
-        result.dataset_config,
-        result.dataset_split,
-        result.dataset_revision,
-    )
+    return result.task_type, result.dataset_type, result.dataset_config, result.dataset_split, result.dataset_revision
 
 
 def merge_eval_results(existing: Sequence[EvalResult] | None, new: Sequence[EvalResult]) -> list[EvalResult]:
