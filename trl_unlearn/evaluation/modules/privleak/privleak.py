@@ -4,6 +4,7 @@ import datasets
 import evaluate
 
 from trl_unlearn.evaluation.metrics import mia_auc, privleak
+from trl_unlearn.evaluation.spec import MUSE
 
 _DESCRIPTION = """
 ROC AUC of a membership-inference attack on forget (members, label 0) vs holdout (label 1)
@@ -26,14 +27,7 @@ Examples:
     {'auc': 1.0, 'privleak': -99.99999998}
 """
 
-_CITATION = """
-@article{shi2024muse,
-  title={MUSE: Machine Unlearning Six-Way Evaluation for Language Models},
-  author={Shi, Weijia and Lee, Jaechan and Huang, Yangsibo and Malladi, Sadhika and Zhao, Jieyu and Holtzman, Ari and Liu, Daogao and Zettlemoyer, Luke and Smith, Noah A. and Zhang, Chiyuan},
-  journal={arXiv preprint arXiv:2407.06460},
-  year={2024}
-}
-"""
+_CITATION = MUSE.citation
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -46,7 +40,7 @@ class PrivLeak(evaluate.Metric):
             features=datasets.Features(
                 {"predictions": datasets.Value("float64"), "references": datasets.Value("int32")}
             ),
-            reference_urls=["https://arxiv.org/abs/2407.06460"],
+            reference_urls=[f"https://arxiv.org/abs/{MUSE.paper_id}"],
         )
 
     def _compute(self, predictions, references, reference_auc=0.5):

@@ -4,6 +4,7 @@ import datasets
 import evaluate
 
 from trl_unlearn.evaluation.metrics import forget_quality
+from trl_unlearn.evaluation.spec import TOFU
 
 _DESCRIPTION = """
 TOFU forget quality: the p-value of a two-sample Kolmogorov-Smirnov test
@@ -24,14 +25,7 @@ Examples:
     {'forget_quality': 1.0}
 """
 
-_CITATION = """
-@article{maini2024tofu,
-  title={TOFU: A Task of Fictitious Unlearning for LLMs},
-  author={Maini, Pratyush and Feng, Zhili and Schwarzschild, Avi and Lipton, Zachary C. and Kolter, J. Zico},
-  journal={arXiv preprint arXiv:2401.06121},
-  year={2024}
-}
-"""
+_CITATION = TOFU.citation
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -44,7 +38,7 @@ class TofuForgetQuality(evaluate.Metric):
             features=datasets.Features(
                 {"predictions": datasets.Value("float64"), "references": datasets.Value("float64")}
             ),
-            reference_urls=["https://arxiv.org/abs/2401.06121"],
+            reference_urls=[f"https://arxiv.org/abs/{TOFU.paper_id}"],
         )
 
     def _compute(self, predictions, references):

@@ -4,6 +4,7 @@ import datasets
 import evaluate
 
 from trl_unlearn.evaluation.metrics import model_utility
+from trl_unlearn.evaluation.spec import TOFU
 
 _DESCRIPTION = """
 TOFU model utility: the harmonic mean (scipy.stats.hmean) of nine aggregates, {probability,
@@ -22,14 +23,7 @@ Examples:
     {'model_utility': 0.5}
 """
 
-_CITATION = """
-@article{maini2024tofu,
-  title={TOFU: A Task of Fictitious Unlearning for LLMs},
-  author={Maini, Pratyush and Feng, Zhili and Schwarzschild, Avi and Lipton, Zachary C. and Kolter, J. Zico},
-  journal={arXiv preprint arXiv:2401.06121},
-  year={2024}
-}
-"""
+_CITATION = TOFU.citation
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -40,7 +34,7 @@ class TofuModelUtility(evaluate.Metric):
             citation=_CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=datasets.Features({"values": datasets.Value("float64")}),
-            reference_urls=["https://arxiv.org/abs/2401.06121"],
+            reference_urls=[f"https://arxiv.org/abs/{TOFU.paper_id}"],
         )
 
     def _compute(self, values):

@@ -4,6 +4,7 @@ import datasets
 import evaluate
 
 from trl_unlearn.evaluation.metrics import aggregate_truth_ratio, truth_ratios
+from trl_unlearn.evaluation.spec import TOFU
 
 _DESCRIPTION = """
 Per example, R = exp(-mean_j avg_loss(perturbed_j)) / (exp(-avg_loss(correct)) + 1e-10), the
@@ -26,14 +27,7 @@ Examples:
     {'truth_ratio': 0.9999999997281718}
 """
 
-_CITATION = """
-@article{maini2024tofu,
-  title={TOFU: A Task of Fictitious Unlearning for LLMs},
-  author={Maini, Pratyush and Feng, Zhili and Schwarzschild, Avi and Lipton, Zachary C. and Kolter, J. Zico},
-  journal={arXiv preprint arXiv:2401.06121},
-  year={2024}
-}
-"""
+_CITATION = TOFU.citation
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -49,7 +43,7 @@ class TofuTruthRatio(evaluate.Metric):
                     "perturbed_avg_losses": datasets.Sequence(datasets.Value("float64")),
                 }
             ),
-            reference_urls=["https://arxiv.org/abs/2401.06121"],
+            reference_urls=[f"https://arxiv.org/abs/{TOFU.paper_id}"],
         )
 
     def _compute(self, correct_avg_losses, perturbed_avg_losses, aggregator="closer_to_1_better"):
