@@ -67,7 +67,8 @@ def _killed_by_a_signal(stderr: str) -> bool:
 def run_distributed(script, *args, nproc: int = 2, launcher: str = "torchrun", timeout: int = 600):
     """Run ``script args`` in ``nproc`` CPU processes (gloo) and return the finished process.
 
-    The launch uses a fresh rendezvous port. On a saturated 2-core machine a gloo worker has, now and
+    ``nproc=1`` runs the script as a plain process, no launcher (the single-process side of a
+    comparison). A multi-process launch uses a fresh rendezvous port. On a saturated 2-core machine a gloo worker has, now and
     then, died by a signal (SIGABRT, no Python traceback); one fresh launch is allowed for that case
     only. Any other failure, or a second one, raises with the tail of both output streams, so the
     workers' own tracebacks are in the test report.
@@ -75,7 +76,9 @@ def run_distributed(script, *args, nproc: int = 2, launcher: str = "torchrun", t
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     for attempt in (1, 2):
         port = str(free_port())
-        if launcher == "torchrun":
+        if nproc == 1:
+            head = []
+        elif launcher == "torchrun":
             head = ["-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", port]
         else:  # accelerate launch, as a user runs it
             head = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(nproc),

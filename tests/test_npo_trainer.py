@@ -1,7 +1,4 @@
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -258,9 +255,8 @@ DIST_SCRIPT = Path(__file__).with_name("_distributed_npo.py")
 
 @pytest.mark.slow
 def test_two_processes_match_one_process_with_same_global_batch(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     single = tmp_path / "single.json"
-    subprocess.run([sys.executable, str(DIST_SCRIPT), str(single), "4"], check=True, env=env, timeout=600)
+    run_distributed(DIST_SCRIPT, single, 4, nproc=1)
     double = tmp_path / "double.json"
     run_distributed(DIST_SCRIPT, double, 2, launcher="accelerate")
     import json

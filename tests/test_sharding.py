@@ -2,9 +2,6 @@
 and reference mode; the sharded model is saved whole and evaluated per example like the 1-process one."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -40,9 +37,8 @@ def _weights(folder: Path) -> dict:
 
 @pytest.mark.slow
 def test_fsdp2_two_processes_match_one_process(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     single, double = tmp_path / "single", tmp_path / "fsdp"
-    subprocess.run([sys.executable, str(SCRIPT), str(single), "single"], check=True, env=env, timeout=600)
+    run_distributed(SCRIPT, single, "single", nproc=1)
     run_distributed(SCRIPT, double, "fsdp", timeout=900)
     a = json.loads((single / "results.json").read_text())
     b = json.loads((double / "results.json").read_text())
@@ -72,23 +68,14 @@ def test_fsdp2_two_processes_match_one_process(tmp_path):
         assert set(s1) - set(s2) == {"mia_gradnorm"}  # skipped on a sharded model (its gradients are sharded)
         for key, value in s2.items():
             assert value == pytest.approx(s1[key], abs=1e-5), key
-    per_a = _flatten({k: v for k, v in ta["after"].items() if k != "mia_gradnorm"})
-    per_b = _flatten(tb["after"])
-    assert per_a.keys() == per_b.keys()
-    assert any("value_by_index" in k for k in per_a)
-    for key, value in per_a.items():  # trained weights agree to float rounding, which Min-k%++ scales up a little
-        if isinstance(value, float):
-            assert per_b[key] == pytest.approx(value, rel=1e-5, abs=1e-5), key
-        else:
-            assert per_b[key] == value, key
-
-    # MUSE and WMDP on the sharded model: the 1-process results, per example
-    for benchmark in ("muse", "wmdp"):
+    # TOFU after training, MUSE and WMDP on the sharded model: the 1-process results, per example
+    for benchmark in ("after", "muse", "wmdp"):
         flat_a, flat_b = _flatten({k: v for k, v in ta[benchmark].items() if k != "mia_gradnorm"}), _flatten(tb[benchmark])
         assert flat_a.keys() == flat_b.keys(), benchmark
-        for key, value in flat_a.items():
+        for key, value in flat_a.items():  # trained weights agree to float rounding, which Min-k%++ scales up a little
             if isinstance(value, float):
                 assert flat_b[key] == pytest.approx(value, rel=1e-5, abs=1e-5), (benchmark, key)
             else:
                 assert flat_b[key] == value, (benchmark, key)
+    assert any("value_by_index" in k for k in _flatten(ta["after"]))
     assert any("value_by_index" in k for k in _flatten(ta["muse"]))
